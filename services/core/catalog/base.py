@@ -1,0 +1,167 @@
+"""The catalog: images, faces, people and jobs. Two implementations (SQLite, MongoDB) pass one contract."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from services.core.domain import (
+    FaceRecord,
+    ImageQuery,
+    ImageRecord,
+    ImageStatus,
+    Job,
+    JobState,
+    Page,
+    Person,
+    PersonSummary,
+)
+
+
+class FaceQuery(BaseModel):
+    """Filters for listing faces across images; every filter given must hold (AND)."""
+
+    image_id: str | None = None
+    person_id: str | None = None
+    unknown_only: bool = False  # person_id is None
+    label_source: str | None = None  # "person" or "model"
+    with_descriptor: bool = False
+    labelled_since: datetime | None = None
+    offset: int = Field(0, ge=0)
+    limit: int = Field(1000, ge=1, le=100_000)
+
+
+class Catalog(ABC):
+    """Async catalog interface. Every write is idempotent when repeated with the same ids.
+
+    Ordering rules every implementation keeps: images newest upload first, ties by id descending;
+    faces by image then left-to-right (box.left, then id); people by name, case-insensitively.
+    Raises ``services.core.errors.NotFound`` for unknown ids where a method says so and
+    ``Conflict`` for a person name that is taken (names compare case-insensitively).
+    """
+
+    # lifecycle
+    @abstractmethod
+    async def connect(self) -> None:
+        """Open connections and create tables/indexes if missing."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise StoreUnavailable if the store does not answer."""
+
+    # images
+    @abstractmethod
+    async def add_image(self, image: ImageRecord) -> tuple[ImageRecord, bool]:
+        """Insert; if an image with the same sha256 exists return (that image, False)."""
+
+    @abstractmethod
+    async def get_image(self, image_id: str) -> ImageRecord | None: ...
+
+    @abstractmethod
+    async def set_image_status(
+        self, image_id: str, status: ImageStatus, error: str | None = None, *, count_attempt: bool = False
+    ) -> None:
+        """Set status (and error, cleared when None); bump updated_at; attempts+1 if count_attempt.
+        NotFound if absent."""
+
+    @abstractmethod
+    async def list_images(self, query: ImageQuery) -> Page[ImageRecord]: ...
+
+    @abstractmethod
+    async def stalled_images(self, updated_before: datetime) -> list[ImageRecord]:
+        """Images in queued/detecting/classifying whose updated_at is older than the given time."""
+
+    @abstractmethod
+    async def delete_image(self, image_id: str) -> bool:
+        """Delete the image and all its faces; False if it did not exist."""
+
+    # faces
+    @abstractmethod
+    async def replace_detected_faces(self, image_id: str, faces: list[FaceRecord]) -> list[FaceRecord]:
+        """Store a fresh detection result for an image, idempotently.
+
+        Faces that a person labelled and manual faces are kept; a new detection overlapping a kept
+        face (IoU >= 0.5) is dropped; all other earlier detector faces are replaced by ``faces``.
+        Updates the image's face_count. Returns all faces of the image in face order.
+        """
+
+    @abstractmethod
+    async def add_face(self, face: FaceRecord) -> FaceRecord:
+        """Insert or replace one face by id (manual boxes); updates the image's face_count."""
+
+    @abstractmethod
+    async def get_face(self, face_id: str) -> FaceRecord | None: ...
+
+    @abstractmethod
+    async def list_faces(self, query: FaceQuery) -> list[FaceRecord]: ...
+
+    @abstractmethod
+    async def set_face_analysis(self, face_id: str, descriptor: list[float], chip_key: str) -> None:
+        """Store a face's descriptor and chip blob key. NotFound if absent."""
+
+    @abstractmethod
+    async def set_model_label(
+        self, face_id: str, person_id: str | None, model_version: str, confidence: float
+    ) -> bool:
+        """Label by a model; a no-op returning False when a person labelled the face. NotFound if absent."""
+
+    @abstractmethod
+    async def set_person_label(self, face_id: str, person_id: str | None) -> FaceRecord:
+        """Label by a person (None = a person says unknown); NotFound for an unknown face or person."""
+
+    @abstractmethod
+    async def delete_face(self, face_id: str) -> bool:
+        """Delete; updates the image's face_count; False if it did not exist."""
+
+    # people
+    @abstractmethod
+    async def create_person(self, name: str) -> Person:
+        """Conflict if the name is taken (case-insensitive)."""
+
+    @abstractmethod
+    async def get_person(self, person_id: str) -> Person | None: ...
+
+    @abstractmethod
+    async def find_person(self, name: str) -> Person | None:
+        """Exact name, case-insensitive; plain text, never a pattern."""
+
+    @abstractmethod
+    async def list_people(self) -> list[PersonSummary]:
+        """Every person with face count, image count and a cover face (a person-labelled face first)."""
+
+    @abstractmethod
+    async def rename_person(self, person_id: str, name: str) -> Person:
+        """NotFound / Conflict as usual; renaming to the same name in another case is allowed."""
+
+    @abstractmethod
+    async def delete_person(self, person_id: str) -> bool:
+        """Delete; their faces become unknown with no label source. False if absent."""
+
+    @abstractmethod
+    async def merge_people(self, source_id: str, target_id: str) -> Person:
+        """Move every face of source to target, keeping label sources; delete source. NotFound if either
+        is absent; merging a person into itself is a Conflict."""
+
+    # jobs
+    @abstractmethod
+    async def create_job(self, job: Job) -> Job: ...
+
+    @abstractmethod
+    async def get_job(self, job_id: str) -> Job | None: ...
+
+    @abstractmethod
+    async def update_job(
+        self,
+        job_id: str,
+        *,
+        state: JobState | None = None,
+        progress: float | None = None,
+        message: str | None = None,
+        result: dict[str, object] | None = None,
+    ) -> Job:
+        """Update the given fields and updated_at. NotFound if absent."""

@@ -1,0 +1,141 @@
+"""Turn uploaded bytes into an upright 8-bit RGB array, or say exactly why that is impossible."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import PurePath
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from services.core.errors import InvalidInput
+
+MIN_SIDE = 32
+ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "BMP": "image/bmp",
+                    "TIFF": "image/tiff", "GIF": "image/gif"}
+_EXTENSIONS = {".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
+               ".tif": "TIFF", ".tiff": "TIFF", ".gif": "GIF"}
+_MEDIA_TYPES = {media: fmt for fmt, media in ACCEPTED_FORMATS.items()} | {"image/jpg": "JPEG"}
+
+
+class ImageDecodeError(InvalidInput):
+    """An upload that is not a usable image. ``reason`` is a stable code; the message is for people."""
+
+    def __init__(self, reason: str, message: str, status_code: int = 422) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.status_code = status_code
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    rgb: NDArray[np.uint8]  # (rows, cols, 3), EXIF orientation applied
+    format: str  # "JPEG", "PNG", ...
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+    @property
+    def media_type(self) -> str:
+        return ACCEPTED_FORMATS[self.format]
+
+
+def _declared_format(name: str | None, media_type: str | None) -> tuple[str | None, str]:
+    """The format a file claims to be by its name or declared type, and what made that claim."""
+    if media_type:
+        fmt = _MEDIA_TYPES.get(media_type.split(";")[0].strip().lower())
+        if fmt:
+            return fmt, f"declared type {media_type}"
+    if name:
+        suffix = PurePath(name).suffix.lower()
+        if suffix in _EXTENSIONS:
+            return _EXTENSIONS[suffix], f"name {PurePath(name).name}"
+    return None, ""
+
+
+def _to_rgb(img: Image.Image) -> NDArray[np.uint8]:
+    mode = img.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        # 16-bit and float greyscale: scale the used range to 8 bits rather than clipping at 255.
+        grey = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") else max(float(grey.max()), 1.0)
+        grey8 = np.clip(grey * (255.0 / top), 0, 255).astype(np.uint8)
+        return np.repeat(grey8[:, :, None], 3, axis=2)
+    if mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        # Transparent areas become white, as a viewer shows them, instead of black.
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
+
+
+def decode_image(
+    data: bytes, max_pixels: int, *, name: str | None = None, media_type: str | None = None
+) -> DecodedImage:
+    """Decode fully (so truncation is caught), apply EXIF orientation, convert to RGB.
+
+    ``name`` and ``media_type`` are what the uploader said the file is; when they name an image
+    format that differs from the content, the upload is refused rather than guessed at.
+    """
+    if not data:
+        raise ImageDecodeError("empty", "The file is empty (0 bytes); choose a photo file.", 400)
+    try:
+        img = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise ImageDecodeError(
+            "too_many_pixels", f"The image has far more pixels than the limit of {max_pixels:,}.", 413
+        ) from None
+    except UnidentifiedImageError:
+        raise ImageDecodeError(
+            "not_an_image",
+            "The file is not an image this service can read; send a JPEG, PNG, WebP, BMP, TIFF or GIF.",
+            415,
+        ) from None
+    fmt = img.format or ""
+    if fmt not in ACCEPTED_FORMATS:
+        raise ImageDecodeError("unsupported_format", f"{fmt or 'This'} images are not supported; send a JPEG, "
+                               "PNG, WebP, BMP, TIFF or GIF.", 415)
+    claimed, claim_source = _declared_format(name, media_type)
+    if claimed and claimed != fmt:
+        raise ImageDecodeError(
+            "type_mismatch",
+            f"The file's {claim_source} says {claimed}, but its content is a {fmt} image; "
+            f"fix the name or type and upload it again.",
+            415,
+        )
+    width, height = img.size
+    if width * height > max_pixels:
+        raise ImageDecodeError(
+            "too_many_pixels",
+            f"The image is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}. "
+            "Scale it down and upload it again.",
+            413,
+        )
+    if min(width, height) < MIN_SIDE:
+        raise ImageDecodeError(
+            "too_small", f"The image is {width}x{height} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed."
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img.load()
+            img = ImageOps.exif_transpose(img) or img
+            rgb = _to_rgb(img)
+    except (OSError, SyntaxError, ValueError) as exc:
+        truncated = "truncated" in str(exc).lower() or isinstance(exc, EOFError)
+        if truncated:
+            raise ImageDecodeError(
+                "truncated", f"The {fmt} file is cut off before its end (incomplete upload or copy); "
+                "upload the complete file.") from None
+        raise ImageDecodeError("corrupt", f"The {fmt} file is damaged and cannot be decoded: {exc}.") from None
+    return DecodedImage(rgb=rgb, format=fmt)

@@ -1,0 +1,59 @@
+"""ONNX Runtime sessions with the execution provider chosen by setting, never silently changed."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from services.core.errors import FacetagError
+
+log = logging.getLogger(__name__)
+
+_PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
+
+class ProviderUnavailable(FacetagError):
+    """The configured execution provider is not in this ONNX Runtime build or machine."""
+
+
+def choose_providers(setting: str) -> list[str]:
+    """Providers in order of preference for ``auto``, ``cpu`` or ``cuda``."""
+    available = ort.get_available_providers()
+    if setting == "cpu":
+        return [_PROVIDERS["cpu"]]
+    if setting == "cuda":
+        if _PROVIDERS["cuda"] not in available:
+            raise ProviderUnavailable(
+                "FACETAG_EXECUTION_PROVIDER=cuda, but ONNX Runtime reports no CUDA provider "
+                f"(it has: {', '.join(available)}). Install onnxruntime-gpu with a working CUDA, "
+                "or set FACETAG_EXECUTION_PROVIDER=auto or cpu."
+            )
+        return [_PROVIDERS["cuda"]]
+    if setting == "auto":
+        return [p for p in (_PROVIDERS["cuda"], _PROVIDERS["cpu"]) if p in available]
+    raise ValueError(f"unknown execution provider {setting!r}; choose auto, cpu or cuda")
+
+
+class OnnxModel:
+    """One loaded ONNX graph. ``provider`` is what ONNX Runtime actually runs it on."""
+
+    def __init__(self, model: Path | bytes, provider_setting: str = "auto", threads: int = 0) -> None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        source = str(model) if isinstance(model, Path) else model
+        providers = choose_providers(provider_setting)
+        self.session = ort.InferenceSession(source, sess_options=options, providers=providers)
+        self.provider = self.session.get_providers()[0]
+        if provider_setting == "cuda" and self.provider != _PROVIDERS["cuda"]:
+            raise ProviderUnavailable("ONNX Runtime could not start the CUDA provider; see its log above.")
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def run(self, batch: NDArray[np.uint8]) -> dict[str, NDArray[np.float32]]:
+        outputs = self.session.run(None, {self.input_name: batch})
+        return dict(zip(self.output_names, outputs, strict=True))

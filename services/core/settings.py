@@ -1,0 +1,90 @@
+"""The one settings object: every knob comes from a ``FACETAG_*`` environment variable."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "facetag"
+
+
+def _default_model_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "facetag" / "models"
+
+
+class Settings(BaseSettings):
+    """Service configuration. Empty store URLs mean "embedded, under ``data_dir``"."""
+
+    model_config = SettingsConfigDict(env_prefix="FACETAG_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Folder for all embedded data.")
+    catalog_url: str = Field("", description="mongodb://... or sqlite:///path; empty = SQLite in data_dir.")
+    blob_url: str = Field("", description="s3://key:secret@host:port/bucket or file:///path; empty = data_dir/blobs.")
+    broker_url: str = Field("", description="redis://... or empty for the embedded file broker in data_dir.")
+    model_cache: Path = Field(default_factory=_default_model_cache, description="Converted ONNX models.")
+
+    # Face analysis
+    detector: Literal["hog", "haar"] = "hog"
+    upsample: int = Field(1, ge=0, le=3, description="HOG upsampling passes: 1 finds faces down to ~40 px.")
+    max_detect_side: int = Field(1600, ge=200, description="Images are scaled down to this side for detection.")
+    execution_provider: Literal["auto", "cpu", "cuda"] = "auto"
+    onnx_threads: int = Field(0, ge=0, description="Intra-op threads per ONNX session; 0 = ONNX Runtime's choice.")
+
+    # Uploads
+    max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1024)
+    max_pixels: int = Field(60_000_000, ge=10_000, description="Reject images above this pixel count.")
+    thumbnail_side: int = Field(320, ge=64)
+
+    # Delivery
+    task_max_retries: int = Field(5, ge=0)
+    task_retry_backoff: float = Field(2.0, ge=0.0, description="Seconds before the first retry; doubles.")
+    visibility_timeout: int = Field(300, ge=1, description="Seconds before an unacknowledged task is redelivered.")
+    stalled_after: int = Field(
+        600, ge=5, description="Seconds after which an unfinished image is queued again by the reconciler."
+    )
+
+    # Gateway
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_keys: str = Field("", description="Comma-separated admin API keys for /v1/admin.")
+
+    # Learning loop
+    train_schedule: str = Field("", description="Cron expression for scheduled retraining; empty = off.")
+    model_check_interval: float = Field(5.0, gt=0, description="Seconds between checks for a new model.")
+
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _fill_embedded_defaults(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        if not self.catalog_url:
+            self.catalog_url = f"sqlite:///{self.data_dir / 'facetag.db'}"
+        if not self.blob_url:
+            self.blob_url = f"file://{self.data_dir / 'blobs'}"
+        return self
+
+    @property
+    def embedded_broker(self) -> bool:
+        return not self.broker_url
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.data_dir / "broker"
+
+    @property
+    def admin_key_set(self) -> frozenset[str]:
+        return frozenset(k.strip() for k in self.admin_keys.split(",") if k.strip())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
