@@ -89,6 +89,7 @@ def decode_image(
     """
     if not data:
         raise ImageDecodeError("empty", "The file is empty (0 bytes); choose a photo file.", 400)
+    img: Image.Image
     try:
         img = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError:

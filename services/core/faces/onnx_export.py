@@ -19,8 +19,8 @@ from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
 from services.core.faces.dlib_format import (
-    Affine,
     AddPrev,
+    Affine,
     Conv,
     DlibFormatError,
     DlibNetwork,
@@ -76,7 +76,7 @@ class _GraphBuilder:
                 "Conv", [x, w_name, b_name], [out], kernel_shape=kernel, strides=list(conv.stride), pads=pads
             )
         )
-        c, h, w = self.shapes[x]
+        _, h, w = self.shapes[x]
         self.shapes[out] = (
             weights.shape[0],
             _out_size(h, kernel[0], conv.stride[0], conv.padding[0]),

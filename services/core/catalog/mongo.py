@@ -1,0 +1,472 @@
+"""The production catalog on MongoDB (and FerretDB, which the tests run against).
+
+Only plain finds, single-document updates, indexes and simple aggregations: FerretDB 1.x supports
+those, and standalone MongoDB has no multi-document transactions anyway. Every user-supplied value
+goes into a filter as a plain value under a fixed field name, so it is never read as an operator.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar
+
+from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
+from pymongo import ASCENDING, DESCENDING, ReplaceOne, ReturnDocument
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from pymongo.uri_parser import parse_uri
+
+from services.core.catalog import mongo_docs as docs
+from services.core.catalog.base import Catalog, FaceQuery
+from services.core.catalog.rules import (
+    UNFINISHED_STATUSES,
+    as_utc,
+    clean_person_name,
+    face_order,
+    json_safe,
+    name_key,
+    plan_redetection,
+)
+from services.core.domain import (
+    FaceRecord,
+    ImageQuery,
+    ImageRecord,
+    ImageStatus,
+    Job,
+    JobState,
+    LabelSource,
+    Page,
+    Person,
+    PersonSummary,
+    new_id,
+    utcnow,
+)
+from services.core.errors import Conflict, NotFound, StoreUnavailable
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Doc = dict[str, Any]
+
+DEFAULT_DATABASE = "facetag"
+_FORGET_LABEL = {"person_id": None, "label_source": None, "model_version": None, "confidence": None,
+                 "labelled_at": None}  # fmt: skip
+_INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
+    "images": [
+        ([("sha256", ASCENDING)], {"unique": True, "name": "sha256_unique"}),
+        ([("uploaded_at", DESCENDING), ("_id", DESCENDING)], {"name": "newest_first"}),
+        ([("status", ASCENDING), ("updated_at", ASCENDING)], {"name": "by_status"}),
+        ([("person_ids", ASCENDING)], {"name": "by_person"}),
+    ],
+    "faces": [
+        ([("image_id", ASCENDING), ("box.left", ASCENDING), ("_id", ASCENDING)], {"name": "by_image"}),
+        ([("person_id", ASCENDING), ("image_id", ASCENDING)], {"name": "by_person"}),
+    ],
+    "people": [([("name_key", ASCENDING)], {"unique": True, "name": "name_key_unique"})],
+}
+
+
+def _store_errors(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Turn a lost connection into StoreUnavailable, naming the server, so callers can retry."""
+
+    @functools.wraps(method)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except ConnectionFailure as exc:
+            catalog = args[0]
+            where = catalog.where if isinstance(catalog, MongoCatalog) else "MongoDB"
+            raise StoreUnavailable(f"the MongoDB catalog at {where} did not answer: {exc}") from exc
+
+    return guarded
+
+
+def _guard_public_methods(cls: type[MongoCatalog]) -> type[MongoCatalog]:
+    for name in Catalog.__abstractmethods__:
+        setattr(cls, name, _store_errors(getattr(cls, name)))
+    return cls
+
+
+@_guard_public_methods
+class MongoCatalog(Catalog):
+    def __init__(self, url: str, server_timeout_ms: int = 10_000) -> None:
+        parsed = parse_uri(url)  # raises InvalidURI with a readable message
+        self.url = url
+        self.database_name: str = parsed.get("database") or DEFAULT_DATABASE
+        self.where = ",".join(f"{host}:{port}" for host, port in parsed["nodelist"])
+        self._timeout_ms = server_timeout_ms
+        self._client: AsyncIOMotorClient[Doc] | None = None
+        self._db: AsyncIOMotorDatabase[Doc] | None = None
+
+    # lifecycle
+
+    async def connect(self) -> None:
+        if self._db is not None:
+            return
+        # A URL's own serverSelectionTimeoutMS wins; otherwise fail in seconds, not pymongo's 30.
+        options = {key.lower() for key in parse_uri(self.url)["options"]}
+        timeout: dict[str, Any] = {}
+        if "serverselectiontimeoutms" not in options:
+            timeout["serverSelectionTimeoutMS"] = self._timeout_ms
+        client: AsyncIOMotorClient[Doc] = AsyncIOMotorClient(self.url, tz_aware=True, tzinfo=UTC, **timeout)
+        database = client[self.database_name]
+        try:
+            for collection, indexes in _INDEXES.items():
+                for keys, options_ in indexes:
+                    await database[collection].create_index(keys, **options_)
+        except BaseException:
+            client.close()
+            raise
+        self._client, self._db = client, database
+
+    async def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._client, self._db = None, None
+
+    async def ping(self) -> None:
+        await self._col("people")  # connects (and creates indexes) if not done yet
+        assert self._db is not None
+        await self._db.command("ping")
+
+    async def _col(self, name: str) -> AsyncIOMotorCollection[Doc]:
+        if self._db is None:
+            await self.connect()
+        assert self._db is not None
+        return self._db[name]
+
+    # images
+
+    async def add_image(self, image: ImageRecord) -> tuple[ImageRecord, bool]:
+        images = await self._col("images")
+        doc = docs.image_doc(image)
+        try:
+            await images.insert_one(doc)
+        except DuplicateKeyError:
+            same = await images.find_one({"sha256": image.sha256})
+            if same is not None:
+                return docs.image_from(same), False
+            raise Conflict(f"image id {image.id} is already used by different content") from None
+        return docs.image_from(doc), True
+
+    async def get_image(self, image_id: str) -> ImageRecord | None:
+        found = await (await self._col("images")).find_one({"_id": image_id})
+        return None if found is None else docs.image_from(found)
+
+    async def set_image_status(
+        self, image_id: str, status: ImageStatus, error: str | None = None, *, count_attempt: bool = False
+    ) -> None:
+        change = {
+            "$set": {"status": ImageStatus(status).value, "error": error, "updated_at": utcnow()},
+            "$inc": {"attempts": int(count_attempt)},
+        }
+        result = await (await self._col("images")).update_one({"_id": image_id}, change)
+        if result.matched_count == 0:
+            raise NotFound(f"no image with id {image_id}")
+
+    async def list_images(self, query: ImageQuery) -> Page[ImageRecord]:
+        images = await self._col("images")
+        conditions: list[Doc] = []
+        if query.status is not None:
+            conditions.append({"status": ImageStatus(query.status).value})
+        # Equality against an array field matches when any element equals: one condition per person.
+        conditions.extend({"person_ids": person_id} for person_id in dict.fromkeys(query.person_ids))
+        if query.has_unknown is not None:
+            conditions.append({"has_unknown": query.has_unknown})
+        if query.uploaded_from is not None:
+            conditions.append({"uploaded_at": {"$gte": as_utc(query.uploaded_from)}})
+        if query.uploaded_to is not None:
+            conditions.append({"uploaded_at": {"$lte": as_utc(query.uploaded_to)}})
+        where: Doc = {"$and": conditions} if conditions else {}
+        total = await images.count_documents(where)
+        cursor = images.find(where).sort([("uploaded_at", DESCENDING), ("_id", DESCENDING)])
+        found = await cursor.skip(query.offset).limit(query.limit).to_list(None)
+        items = [docs.image_from(doc) for doc in found]
+        return Page[ImageRecord](items=items, total=total, offset=query.offset, limit=query.limit)
+
+    async def stalled_images(self, updated_before: datetime) -> list[ImageRecord]:
+        where = {"status": {"$in": list(UNFINISHED_STATUSES)}, "updated_at": {"$lt": as_utc(updated_before)}}
+        cursor = (await self._col("images")).find(where).sort([("updated_at", ASCENDING), ("_id", ASCENDING)])
+        return [docs.image_from(doc) for doc in await cursor.to_list(None)]
+
+    async def delete_image(self, image_id: str) -> bool:
+        # Faces first: an interrupted delete leaves an image that a retry removes, never orphan faces.
+        await (await self._col("faces")).delete_many({"image_id": image_id})
+        result = await (await self._col("images")).delete_one({"_id": image_id})
+        return result.deleted_count > 0
+
+    # faces
+
+    async def _refresh_image(self, image_id: str) -> None:
+        """Recompute the image's face fields from its faces.
+
+        Each refresh first bumps ``faces_rev`` and then writes only if it is still the latest, so
+        with concurrent writers the last refresh (which read every earlier write) is the one kept.
+        """
+        images, faces = await self._col("images"), await self._col("faces")
+        bumped = await images.find_one_and_update(
+            {"_id": image_id}, {"$inc": {"faces_rev": 1}}, projection={"faces_rev": 1},
+            return_document=ReturnDocument.AFTER,
+        )  # fmt: skip
+        if bumped is None:
+            return
+        count, people, unknown = 0, set(), False
+        async for face in faces.find({"image_id": image_id}, projection={"person_id": 1}):
+            count += 1
+            if face.get("person_id") is None:
+                unknown = True
+            else:
+                people.add(face["person_id"])
+        derived = {"face_count": count, "person_ids": sorted(people), "has_unknown": unknown}
+        await images.update_one({"_id": image_id, "faces_rev": bumped["faces_rev"]}, {"$set": derived})
+
+    async def _require(self, collection: str, record_id: str | None, what: str) -> None:
+        if record_id is None:
+            return
+        if await (await self._col(collection)).find_one({"_id": record_id}, projection={"_id": 1}) is None:
+            raise NotFound(f"no {what} with id {record_id}")
+
+    async def _faces_of(self, image_id: str) -> list[FaceRecord]:
+        cursor = (await self._col("faces")).find({"image_id": image_id})
+        return sorted((docs.face_from(doc) for doc in await cursor.to_list(None)), key=face_order)
+
+    async def replace_detected_faces(self, image_id: str, faces: list[FaceRecord]) -> list[FaceRecord]:
+        await self._require("images", image_id, "image")
+        plan = plan_redetection(image_id, await self._faces_of(image_id), faces)
+        collection = await self._col("faces")
+        if plan.delete_ids:
+            await collection.delete_many({"_id": {"$in": plan.delete_ids}})
+        if plan.insert:
+            await collection.bulk_write(
+                [ReplaceOne({"_id": f.id}, docs.to_doc(f), upsert=True) for f in plan.insert]
+            )
+        await self._refresh_image(image_id)
+        return await self._faces_of(image_id)
+
+    async def add_face(self, face: FaceRecord) -> FaceRecord:
+        await self._require("images", face.image_id, "image")
+        await self._require("people", face.person_id, "person")
+        collection = await self._col("faces")
+        earlier = await collection.find_one_and_replace(
+            {"_id": face.id}, docs.to_doc(face), upsert=True, projection={"image_id": 1}
+        )
+        await self._refresh_image(face.image_id)
+        if earlier is not None and earlier["image_id"] != face.image_id:
+            await self._refresh_image(earlier["image_id"])
+        stored = await self.get_face(face.id)
+        if stored is None:  # deleted again by someone else in between
+            raise NotFound(f"no face with id {face.id}")
+        return stored
+
+    async def get_face(self, face_id: str) -> FaceRecord | None:
+        found = await (await self._col("faces")).find_one({"_id": face_id})
+        return None if found is None else docs.face_from(found)
+
+    async def list_faces(self, query: FaceQuery) -> list[FaceRecord]:
+        conditions: list[Doc] = []
+        if query.image_id is not None:
+            conditions.append({"image_id": query.image_id})
+        if query.person_id is not None:
+            conditions.append({"person_id": query.person_id})
+        if query.unknown_only:
+            conditions.append({"person_id": None})
+        if query.label_source is not None:
+            conditions.append({"label_source": query.label_source})
+        if query.with_descriptor:
+            conditions.append({"descriptor": {"$ne": None}})
+        if query.labelled_since is not None:
+            conditions.append({"labelled_at": {"$gte": as_utc(query.labelled_since)}})
+        where: Doc = {"$and": conditions} if conditions else {}
+        order = [("image_id", ASCENDING), ("box.left", ASCENDING), ("_id", ASCENDING)]
+        cursor = (await self._col("faces")).find(where).sort(order).skip(query.offset).limit(query.limit)
+        return [docs.face_from(doc) for doc in await cursor.to_list(None)]
+
+    async def set_face_analysis(self, face_id: str, descriptor: list[float], chip_key: str) -> None:
+        change = {"$set": {"descriptor": [float(v) for v in descriptor], "chip_key": chip_key}}
+        result = await (await self._col("faces")).update_one({"_id": face_id}, change)
+        if result.matched_count == 0:
+            raise NotFound(f"no face with id {face_id}")
+
+    async def set_model_label(
+        self, face_id: str, person_id: str | None, model_version: str, confidence: float
+    ) -> bool:
+        if person_id is not None and await (await self._col("people")).find_one({"_id": person_id}) is None:
+            person_id = None  # the model still knows a person who was deleted since: unknown
+        label = {
+            "person_id": person_id, "label_source": LabelSource.model.value, "model_version": model_version,
+            "confidence": confidence, "labelled_at": utcnow(),
+        }  # fmt: skip
+        faces = await self._col("faces")
+        # The filter makes "not labelled by a person" and the write one atomic step.
+        before = await faces.find_one_and_update(
+            {"_id": face_id, "label_source": {"$ne": LabelSource.person.value}}, {"$set": label},
+            projection={"image_id": 1, "person_id": 1},
+        )  # fmt: skip
+        if before is None:
+            if await faces.find_one({"_id": face_id}, projection={"_id": 1}) is None:
+                raise NotFound(f"no face with id {face_id}")
+            return False
+        if before.get("person_id") != person_id:
+            await self._refresh_image(before["image_id"])
+        return True
+
+    async def set_person_label(self, face_id: str, person_id: str | None) -> FaceRecord:
+        await self._require("people", person_id, "person")
+        label = {
+            "person_id": person_id, "label_source": LabelSource.person.value, "model_version": None,
+            "confidence": None, "labelled_at": utcnow(),
+        }  # fmt: skip
+        after = await (await self._col("faces")).find_one_and_update(
+            {"_id": face_id}, {"$set": label}, return_document=ReturnDocument.AFTER
+        )
+        if after is None:
+            raise NotFound(f"no face with id {face_id}")
+        await self._refresh_image(after["image_id"])
+        return docs.face_from(after)
+
+    async def delete_face(self, face_id: str) -> bool:
+        removed = await (await self._col("faces")).find_one_and_delete({"_id": face_id})
+        if removed is None:
+            return False
+        await self._refresh_image(removed["image_id"])
+        return True
+
+    # people
+
+    async def create_person(self, name: str) -> Person:
+        person = Person(id=new_id(), name=clean_person_name(name), created_at=utcnow())
+        try:
+            await (await self._col("people")).insert_one(
+                {**docs.to_doc(person), "name_key": name_key(person.name)}
+            )
+        except DuplicateKeyError:
+            raise Conflict(f"a person named {person.name!r} already exists") from None
+        return person
+
+    async def get_person(self, person_id: str) -> Person | None:
+        found = await (await self._col("people")).find_one({"_id": person_id})
+        return None if found is None else docs.person_from(found)
+
+    async def find_person(self, name: str) -> Person | None:
+        found = await (await self._col("people")).find_one({"name_key": name_key(name)})
+        return None if found is None else docs.person_from(found)
+
+    async def _per_person(self, pipeline: list[Doc], field: str) -> dict[str, Any]:
+        cursor = (await self._col("faces")).aggregate(pipeline)
+        return {row["_id"]: row[field] for row in await cursor.to_list(None)}
+
+    async def list_people(self) -> list[PersonSummary]:
+        labelled: Doc = {"$match": {"person_id": {"$ne": None}}}
+        by_person = "$person_id"
+        face_counts = await self._per_person(
+            [labelled, {"$group": {"_id": by_person, "n": {"$sum": 1}}}], "n"
+        )
+        # Cover: the smallest id among person-labelled faces, else the smallest id of any face.
+        any_face = await self._per_person(
+            [labelled, {"$group": {"_id": by_person, "f": {"$min": "$_id"}}}], "f"
+        )
+        confirmed: Doc = {"$match": {"person_id": {"$ne": None}, "label_source": LabelSource.person.value}}
+        human_face = await self._per_person(
+            [confirmed, {"$group": {"_id": by_person, "f": {"$min": "$_id"}}}], "f"
+        )
+        pairs: Doc = {"$group": {"_id": {"p": "$person_id", "i": "$image_id"}}}
+        image_counts = await self._per_person(
+            [labelled, pairs, {"$group": {"_id": "$_id.p", "n": {"$sum": 1}}}], "n"
+        )
+        cursor = (await self._col("people")).find().sort([("name_key", ASCENDING), ("_id", ASCENDING)])
+        summaries = []
+        for doc in await cursor.to_list(None):
+            person_id = doc["_id"]
+            summaries.append(
+                PersonSummary(
+                    **docs.person_from(doc).model_dump(),
+                    face_count=face_counts.get(person_id, 0),
+                    image_count=image_counts.get(person_id, 0),
+                    cover_face_id=human_face.get(person_id) or any_face.get(person_id),
+                )
+            )
+        return summaries
+
+    async def rename_person(self, person_id: str, name: str) -> Person:
+        cleaned = clean_person_name(name)
+        try:
+            after = await (await self._col("people")).find_one_and_update(
+                {"_id": person_id}, {"$set": {"name": cleaned, "name_key": name_key(cleaned)}},
+                return_document=ReturnDocument.AFTER,
+            )  # fmt: skip
+        except DuplicateKeyError:
+            raise Conflict(f"a person named {cleaned!r} already exists") from None
+        if after is None:
+            raise NotFound(f"no person with id {person_id}")
+        return docs.person_from(after)
+
+    async def _relabel_faces(self, person_id: str, change: Doc) -> None:
+        """Apply ``change`` to every face of a person, then refresh the images they are on."""
+        faces = await self._col("faces")
+        image_ids = await faces.distinct("image_id", {"person_id": person_id})
+        await faces.update_many({"person_id": person_id}, {"$set": change})
+        for image_id in image_ids:
+            await self._refresh_image(image_id)
+
+    async def delete_person(self, person_id: str) -> bool:
+        if await self.get_person(person_id) is None:
+            return False
+        # Faces first: if interrupted, the person still exists and deleting again finishes the job.
+        await self._relabel_faces(person_id, _FORGET_LABEL)
+        result = await (await self._col("people")).delete_one({"_id": person_id})
+        return result.deleted_count > 0
+
+    async def merge_people(self, source_id: str, target_id: str) -> Person:
+        source, target = await self.get_person(source_id), await self.get_person(target_id)
+        if source is None:
+            raise NotFound(f"no person with id {source_id}")
+        if target is None:
+            raise NotFound(f"no person with id {target_id}")
+        if source_id == target_id:
+            raise Conflict("a person cannot be merged into themselves")
+        await self._relabel_faces(source_id, {"person_id": target_id})
+        await (await self._col("people")).delete_one({"_id": source_id})
+        return target
+
+    # jobs
+
+    async def create_job(self, job: Job) -> Job:
+        jobs = await self._col("jobs")
+        doc = docs.job_doc(job)
+        try:
+            await jobs.insert_one(doc)
+        except DuplicateKeyError:
+            existing = await jobs.find_one({"_id": job.id})
+            if existing is not None:
+                return docs.job_from(existing)
+            raise
+        return docs.job_from(doc)
+
+    async def get_job(self, job_id: str) -> Job | None:
+        found = await (await self._col("jobs")).find_one({"_id": job_id})
+        return None if found is None else docs.job_from(found)
+
+    async def update_job(
+        self,
+        job_id: str,
+        *,
+        state: JobState | None = None,
+        progress: float | None = None,
+        message: str | None = None,
+        result: dict[str, object] | None = None,
+    ) -> Job:
+        change: Doc = {"updated_at": utcnow()}
+        if state is not None:
+            change["state"] = JobState(state).value
+        if progress is not None:
+            change["progress"] = progress
+        if message is not None:
+            change["message"] = message
+        if result is not None:
+            change["result"] = json_safe(result)
+        after = await (await self._col("jobs")).find_one_and_update(
+            {"_id": job_id}, {"$set": change}, return_document=ReturnDocument.AFTER
+        )
+        if after is None:
+            raise NotFound(f"no job with id {job_id}")
+        return docs.job_from(after)

@@ -1,0 +1,99 @@
+"""Catalog rules both implementations share, so SQLite and MongoDB cannot drift apart."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+
+from services.core.domain import FaceOrigin, FaceRecord
+from services.core.errors import InvalidInput
+
+# A new detection overlapping a kept face this much is the same face seen again.
+SAME_FACE_IOU = 0.5
+# Statuses of an image that is still on its way through the pipeline.
+UNFINISHED_STATUSES = ("queued", "detecting", "classifying")
+MAX_NAME_LENGTH = 200
+
+
+def clean_person_name(name: str) -> str:
+    """The name as stored: surrounding whitespace removed; empty or overlong names are refused."""
+    cleaned = name.strip()
+    if not cleaned:
+        raise InvalidInput("a person's name must not be empty")
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"a person's name must be at most {MAX_NAME_LENGTH} characters")
+    return cleaned
+
+
+def name_key(name: str) -> str:
+    """The case-insensitive identity of a name, compared by plain equality (never as a pattern)."""
+    return unicodedata.normalize("NFC", name.strip()).casefold()
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Aware UTC with millisecond precision, as both stores keep it; naive times are taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def utc_ms(moment: datetime) -> int:
+    """Milliseconds since the epoch; exact integer arithmetic so round trips never drift."""
+    delta = as_utc(moment) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def json_safe(value: dict[str, Any]) -> dict[str, Any]:
+    """Job params/results as plain JSON values, so both stores give back the same thing."""
+    result: dict[str, Any] = to_jsonable_python(value)
+    return result
+
+
+def face_order(face: FaceRecord) -> tuple[str, int, str]:
+    """Faces by image, then left to right, then id."""
+    return (face.image_id, face.box.left, face.id)
+
+
+def is_kept_on_redetection(face: FaceRecord) -> bool:
+    return face.human_labelled or face.origin == FaceOrigin.manual
+
+
+@dataclass
+class Redetection:
+    """What ``replace_detected_faces`` writes: faces to delete and faces to upsert."""
+
+    kept: list[FaceRecord] = field(default_factory=list)
+    delete_ids: list[str] = field(default_factory=list)
+    insert: list[FaceRecord] = field(default_factory=list)
+
+
+def plan_redetection(image_id: str, existing: list[FaceRecord], detected: list[FaceRecord]) -> Redetection:
+    """Keep person-labelled and manual faces, replace the other detector faces by ``detected``.
+
+    A detection overlapping a kept face (IoU >= 0.5) is that face again and is dropped, as is one
+    reusing a kept face's id, so a human label is never lost to a re-run of the detector.
+    """
+    for face in detected:
+        if face.image_id != image_id:
+            raise InvalidInput(f"face {face.id} belongs to image {face.image_id}, not {image_id}")
+    plan = Redetection()
+    for face in existing:
+        if is_kept_on_redetection(face):
+            plan.kept.append(face)
+        else:
+            plan.delete_ids.append(face.id)
+    kept_ids = {face.id for face in plan.kept}
+    seen: set[str] = set()
+    for face in detected:
+        if face.id in kept_ids or face.id in seen:
+            continue
+        if any(face.box.iou(kept.box) >= SAME_FACE_IOU for kept in plan.kept):
+            continue
+        seen.add(face.id)
+        plan.insert.append(face)
+    return plan

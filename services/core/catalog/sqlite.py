@@ -1,0 +1,460 @@
+"""The embedded catalog: one SQLite file shared by the gateway and the worker processes.
+
+WAL lets readers run while one process writes; every write runs in ``BEGIN IMMEDIATE`` so it takes
+the file's write lock up front (waiting up to the busy timeout) instead of failing half-way when two
+processes upgrade from reading to writing at once. One connection per catalog, guarded by a lock,
+because coroutines sharing a connection would otherwise share its transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from services.core.catalog import sqlite_rows as rows
+from services.core.catalog.base import Catalog, FaceQuery
+from services.core.catalog.rules import (
+    UNFINISHED_STATUSES,
+    clean_person_name,
+    json_safe,
+    name_key,
+    plan_redetection,
+)
+from services.core.domain import (
+    FaceRecord,
+    ImageQuery,
+    ImageRecord,
+    ImageStatus,
+    Job,
+    JobState,
+    LabelSource,
+    Page,
+    Person,
+    PersonSummary,
+    new_id,
+    utcnow,
+)
+from services.core.errors import Conflict, NotFound, StoreUnavailable
+
+_UNAVAILABLE_HINTS = ("locked", "busy", "unable to open", "disk i/o", "readonly")
+
+
+class SQLiteCatalog(Catalog):
+    def __init__(self, path: str | Path, busy_timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.busy_timeout = busy_timeout
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    # lifecycle
+
+    async def connect(self) -> None:
+        async with self._lock:
+            await self._open()
+
+    async def _open(self) -> aiosqlite.Connection:
+        if self._db is not None:
+            return self._db
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(self.path, isolation_level=None, timeout=self.busy_timeout)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"cannot open the SQLite catalog {self.path}: {exc}") from exc
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL, much faster
+            await db.execute("BEGIN IMMEDIATE")
+            # Statement by statement: executescript would commit outside our transaction.
+            for statement in rows.SCHEMA.split(";"):
+                if statement.strip():
+                    await db.execute(statement)
+            await db.execute(f"PRAGMA user_version = {rows.SCHEMA_VERSION}")
+            await db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            await db.close()
+            raise self._translate(exc) from exc
+        self._db = db
+        return db
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._db is not None:
+                await self._db.close()
+                self._db = None
+
+    async def ping(self) -> None:
+        async with self._session() as db:
+            await db.execute("SELECT 1")
+
+    def _translate(self, exc: sqlite3.Error) -> Exception:
+        text = str(exc).lower()
+        if isinstance(exc, sqlite3.OperationalError) and any(hint in text for hint in _UNAVAILABLE_HINTS):
+            return StoreUnavailable(f"the SQLite catalog {self.path} is unavailable: {exc}")
+        return exc
+
+    @asynccontextmanager
+    async def _session(self, write: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """One transaction: IMMEDIATE for writes, DEFERRED (a consistent snapshot) for reads."""
+        async with self._lock:
+            db = await self._open()
+            try:
+                await db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            except sqlite3.Error as exc:
+                raise self._translate(exc) from exc
+            try:
+                yield db
+                await db.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    await db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise self._translate(exc) from exc
+                raise
+
+    @staticmethod
+    async def _one(db: aiosqlite.Connection, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        async with db.execute(sql, params) as cursor:
+            row: sqlite3.Row | None = await cursor.fetchone()
+            return row
+
+    @staticmethod
+    async def _all(db: aiosqlite.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        async with db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    # images
+
+    async def add_image(self, image: ImageRecord) -> tuple[ImageRecord, bool]:
+        async with self._session(write=True) as db:
+            same = await self._one(db, f"{rows.SELECT_IMAGES} WHERE sha256 = ?", (image.sha256,))
+            if same is not None:
+                return rows.image_from_row(same), False
+            if await self._one(db, "SELECT 1 FROM images WHERE id = ?", (image.id,)) is not None:
+                raise Conflict(f"image id {image.id} is already used by different content")
+            await db.execute(rows.INSERT_IMAGE, rows.image_values(image))
+            stored = await self._one(db, f"{rows.SELECT_IMAGES} WHERE id = ?", (image.id,))
+        assert stored is not None
+        return rows.image_from_row(stored), True
+
+    async def get_image(self, image_id: str) -> ImageRecord | None:
+        async with self._session() as db:
+            row = await self._one(db, f"{rows.SELECT_IMAGES} WHERE id = ?", (image_id,))
+        return None if row is None else rows.image_from_row(row)
+
+    async def set_image_status(
+        self, image_id: str, status: ImageStatus, error: str | None = None, *, count_attempt: bool = False
+    ) -> None:
+        sql = "UPDATE images SET status = ?, error = ?, updated_at = ?, attempts = attempts + ? WHERE id = ?"
+        params = (ImageStatus(status).value, error, rows.to_ms(utcnow()), int(count_attempt), image_id)
+        async with self._session(write=True) as db:
+            cursor = await db.execute(sql, params)
+            if cursor.rowcount == 0:
+                raise NotFound(f"no image with id {image_id}")
+
+    async def list_images(self, query: ImageQuery) -> Page[ImageRecord]:
+        where, params = self._image_filter(query)
+        select = f"{rows.SELECT_IMAGES} WHERE {where}"
+        order = " ORDER BY uploaded_at DESC, id DESC LIMIT ? OFFSET ?"
+        async with self._session() as db:
+            total_row = await self._one(db, f"SELECT COUNT(*) FROM images WHERE {where}", params)
+            found = await self._all(db, select + order, (*params, query.limit, query.offset))
+        total = int(total_row[0]) if total_row is not None else 0
+        items = [rows.image_from_row(row) for row in found]
+        return Page[ImageRecord](items=items, total=total, offset=query.offset, limit=query.limit)
+
+    @staticmethod
+    def _image_filter(query: ImageQuery) -> tuple[str, tuple[Any, ...]]:
+        clauses: list[str] = ["1 = 1"]
+        params: list[Any] = []
+        if query.status is not None:
+            clauses.append("status = ?")
+            params.append(ImageStatus(query.status).value)
+        for person_id in dict.fromkeys(query.person_ids):
+            clauses.append("EXISTS (SELECT 1 FROM faces f WHERE f.person_id = ? AND f.image_id = images.id)")
+            params.append(person_id)
+        if query.has_unknown is not None:
+            exists = "EXISTS (SELECT 1 FROM faces f WHERE f.person_id IS NULL AND f.image_id = images.id)"
+            clauses.append(exists if query.has_unknown else f"NOT {exists}")
+        if query.uploaded_from is not None:
+            clauses.append("uploaded_at >= ?")
+            params.append(rows.to_ms(query.uploaded_from))
+        if query.uploaded_to is not None:
+            clauses.append("uploaded_at <= ?")
+            params.append(rows.to_ms(query.uploaded_to))
+        return " AND ".join(clauses), tuple(params)
+
+    async def stalled_images(self, updated_before: datetime) -> list[ImageRecord]:
+        sql = f"{rows.SELECT_IMAGES} WHERE status IN (?, ?, ?) AND updated_at < ? ORDER BY updated_at, id"
+        async with self._session() as db:
+            found = await self._all(db, sql, (*UNFINISHED_STATUSES, rows.to_ms(updated_before)))
+        return [rows.image_from_row(row) for row in found]
+
+    async def delete_image(self, image_id: str) -> bool:
+        async with self._session(write=True) as db:
+            await db.execute("DELETE FROM faces WHERE image_id = ?", (image_id,))
+            cursor = await db.execute("DELETE FROM images WHERE id = ?", (image_id,))
+            return cursor.rowcount > 0
+
+    # faces
+
+    async def _require_image(self, db: aiosqlite.Connection, image_id: str) -> None:
+        if await self._one(db, "SELECT 1 FROM images WHERE id = ?", (image_id,)) is None:
+            raise NotFound(f"no image with id {image_id}")
+
+    async def _require_person(self, db: aiosqlite.Connection, person_id: str | None) -> None:
+        if person_id is not None and not await self._person_exists(db, person_id):
+            raise NotFound(f"no person with id {person_id}")
+
+    async def _person_exists(self, db: aiosqlite.Connection, person_id: str) -> bool:
+        return await self._one(db, "SELECT 1 FROM people WHERE id = ?", (person_id,)) is not None
+
+    @staticmethod
+    async def _count_faces(db: aiosqlite.Connection, image_id: str) -> None:
+        sql = "UPDATE images SET face_count = (SELECT COUNT(*) FROM faces WHERE image_id = ?) WHERE id = ?"
+        await db.execute(sql, (image_id, image_id))
+
+    async def _faces_of(self, db: aiosqlite.Connection, image_id: str) -> list[FaceRecord]:
+        sql = f"{rows.SELECT_FACES} WHERE image_id = ? ORDER BY box_left, id"
+        return [rows.face_from_row(row) for row in await self._all(db, sql, (image_id,))]
+
+    async def _face(self, db: aiosqlite.Connection, face_id: str) -> FaceRecord | None:
+        row = await self._one(db, f"{rows.SELECT_FACES} WHERE id = ?", (face_id,))
+        return None if row is None else rows.face_from_row(row)
+
+    async def replace_detected_faces(self, image_id: str, faces: list[FaceRecord]) -> list[FaceRecord]:
+        async with self._session(write=True) as db:
+            await self._require_image(db, image_id)
+            plan = plan_redetection(image_id, await self._faces_of(db, image_id), faces)
+            await db.executemany("DELETE FROM faces WHERE id = ?", [(face,) for face in plan.delete_ids])
+            await db.executemany(rows.UPSERT_FACE, [rows.face_values(face) for face in plan.insert])
+            await self._count_faces(db, image_id)
+            return await self._faces_of(db, image_id)
+
+    async def add_face(self, face: FaceRecord) -> FaceRecord:
+        async with self._session(write=True) as db:
+            await self._require_image(db, face.image_id)
+            await self._require_person(db, face.person_id)
+            earlier = await self._face(db, face.id)
+            await db.execute(rows.UPSERT_FACE, rows.face_values(face))
+            await self._count_faces(db, face.image_id)
+            if earlier is not None and earlier.image_id != face.image_id:
+                await self._count_faces(db, earlier.image_id)
+            stored = await self._face(db, face.id)
+        assert stored is not None
+        return stored
+
+    async def get_face(self, face_id: str) -> FaceRecord | None:
+        async with self._session() as db:
+            return await self._face(db, face_id)
+
+    async def list_faces(self, query: FaceQuery) -> list[FaceRecord]:
+        clauses: list[str] = ["1 = 1"]
+        params: list[Any] = []
+        for column, value in (("image_id", query.image_id), ("person_id", query.person_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if query.label_source is not None:
+            clauses.append("label_source = ?")
+            params.append(query.label_source)
+        if query.unknown_only:
+            clauses.append("person_id IS NULL")
+        if query.with_descriptor:
+            clauses.append("descriptor IS NOT NULL")
+        if query.labelled_since is not None:
+            clauses.append("labelled_at >= ?")
+            params.append(rows.to_ms(query.labelled_since))
+        sql = (
+            f"{rows.SELECT_FACES} WHERE {' AND '.join(clauses)} "
+            "ORDER BY image_id, box_left, id LIMIT ? OFFSET ?"
+        )
+        async with self._session() as db:
+            found = await self._all(db, sql, (*params, query.limit, query.offset))
+        return [rows.face_from_row(row) for row in found]
+
+    async def set_face_analysis(self, face_id: str, descriptor: list[float], chip_key: str) -> None:
+        sql = "UPDATE faces SET descriptor = ?, chip_key = ? WHERE id = ?"
+        async with self._session(write=True) as db:
+            cursor = await db.execute(sql, (json.dumps([float(v) for v in descriptor]), chip_key, face_id))
+            if cursor.rowcount == 0:
+                raise NotFound(f"no face with id {face_id}")
+
+    async def set_model_label(
+        self, face_id: str, person_id: str | None, model_version: str, confidence: float
+    ) -> bool:
+        sql = (
+            "UPDATE faces SET person_id = ?, label_source = ?, model_version = ?, confidence = ?, "
+            "labelled_at = ? WHERE id = ? AND (label_source IS NULL OR label_source != ?)"
+        )
+        async with self._session(write=True) as db:
+            if person_id is not None and not await self._person_exists(db, person_id):
+                person_id = None  # the model still knows a person who was deleted since: unknown
+            params = (
+                person_id, LabelSource.model.value, model_version, confidence, rows.to_ms(utcnow()),
+                face_id, LabelSource.person.value,
+            )  # fmt: skip
+            cursor = await db.execute(sql, params)
+            if cursor.rowcount:
+                return True
+            if await self._one(db, "SELECT 1 FROM faces WHERE id = ?", (face_id,)) is None:
+                raise NotFound(f"no face with id {face_id}")
+            return False
+
+    async def set_person_label(self, face_id: str, person_id: str | None) -> FaceRecord:
+        sql = (
+            "UPDATE faces SET person_id = ?, label_source = ?, model_version = NULL, confidence = NULL, "
+            "labelled_at = ? WHERE id = ?"
+        )
+        async with self._session(write=True) as db:
+            await self._require_person(db, person_id)
+            params = (person_id, LabelSource.person.value, rows.to_ms(utcnow()), face_id)
+            cursor = await db.execute(sql, params)
+            if cursor.rowcount == 0:
+                raise NotFound(f"no face with id {face_id}")
+            face = await self._face(db, face_id)
+        assert face is not None
+        return face
+
+    async def delete_face(self, face_id: str) -> bool:
+        async with self._session(write=True) as db:
+            face = await self._face(db, face_id)
+            if face is None:
+                return False
+            await db.execute("DELETE FROM faces WHERE id = ?", (face_id,))
+            await self._count_faces(db, face.image_id)
+        return True
+
+    # people
+
+    async def create_person(self, name: str) -> Person:
+        person = Person(id=new_id(), name=clean_person_name(name), created_at=utcnow())
+        sql = "INSERT INTO people (id, name, name_key, created_at) VALUES (?, ?, ?, ?)"
+        params = (person.id, person.name, name_key(person.name), rows.to_ms(person.created_at))
+        async with self._session(write=True) as db:
+            try:
+                await db.execute(sql, params)
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(f"a person named {person.name!r} already exists") from exc
+        return person
+
+    async def get_person(self, person_id: str) -> Person | None:
+        async with self._session() as db:
+            row = await self._one(db, f"{rows.SELECT_PEOPLE} WHERE id = ?", (person_id,))
+        return None if row is None else rows.person_from_row(row)
+
+    async def find_person(self, name: str) -> Person | None:
+        async with self._session() as db:
+            row = await self._one(db, f"{rows.SELECT_PEOPLE} WHERE name_key = ?", (name_key(name),))
+        return None if row is None else rows.person_from_row(row)
+
+    async def list_people(self) -> list[PersonSummary]:
+        # Cover: the smallest id among person-labelled faces, else the smallest id of any face.
+        sql = """
+            SELECT p.id, p.name, p.created_at, COUNT(f.id) AS faces, COUNT(DISTINCT f.image_id) AS images,
+                   COALESCE(MIN(CASE WHEN f.label_source = 'person' THEN f.id END), MIN(f.id)) AS cover
+            FROM people p LEFT JOIN faces f ON f.person_id = p.id
+            GROUP BY p.id ORDER BY p.name_key, p.id
+        """
+        async with self._session() as db:
+            found = await self._all(db, sql)
+        return [
+            PersonSummary(
+                **rows.person_from_row(row).model_dump(),
+                face_count=row["faces"],
+                image_count=row["images"],
+                cover_face_id=row["cover"],
+            )
+            for row in found
+        ]
+
+    async def rename_person(self, person_id: str, name: str) -> Person:
+        cleaned = clean_person_name(name)
+        async with self._session(write=True) as db:
+            sql = "UPDATE people SET name = ?, name_key = ? WHERE id = ?"
+            try:
+                cursor = await db.execute(sql, (cleaned, name_key(cleaned), person_id))
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(f"a person named {cleaned!r} already exists") from exc
+            if cursor.rowcount == 0:
+                raise NotFound(f"no person with id {person_id}")
+            row = await self._one(db, f"{rows.SELECT_PEOPLE} WHERE id = ?", (person_id,))
+        assert row is not None
+        return rows.person_from_row(row)
+
+    async def delete_person(self, person_id: str) -> bool:
+        async with self._session(write=True) as db:
+            cursor = await db.execute("DELETE FROM people WHERE id = ?", (person_id,))
+            if cursor.rowcount == 0:
+                return False
+            await db.execute(f"UPDATE faces SET {rows.FORGET_LABEL} WHERE person_id = ?", (person_id,))
+        return True
+
+    async def merge_people(self, source_id: str, target_id: str) -> Person:
+        async with self._session(write=True) as db:
+            found = {
+                row["id"]: row
+                for row in await self._all(
+                    db, f"{rows.SELECT_PEOPLE} WHERE id IN (?, ?)", (source_id, target_id)
+                )
+            }
+            for person_id in (source_id, target_id):
+                if person_id not in found:
+                    raise NotFound(f"no person with id {person_id}")
+            if source_id == target_id:
+                raise Conflict("a person cannot be merged into themselves")
+            await db.execute("UPDATE faces SET person_id = ? WHERE person_id = ?", (target_id, source_id))
+            await db.execute("DELETE FROM people WHERE id = ?", (source_id,))
+        return rows.person_from_row(found[target_id])
+
+    # jobs
+
+    async def create_job(self, job: Job) -> Job:
+        async with self._session(write=True) as db:
+            await db.execute(rows.INSERT_JOB, rows.job_values(job))
+            row = await self._one(db, f"{rows.SELECT_JOBS} WHERE id = ?", (job.id,))
+        assert row is not None
+        return rows.job_from_row(row)
+
+    async def get_job(self, job_id: str) -> Job | None:
+        async with self._session() as db:
+            row = await self._one(db, f"{rows.SELECT_JOBS} WHERE id = ?", (job_id,))
+        return None if row is None else rows.job_from_row(row)
+
+    async def update_job(
+        self,
+        job_id: str,
+        *,
+        state: JobState | None = None,
+        progress: float | None = None,
+        message: str | None = None,
+        result: dict[str, object] | None = None,
+    ) -> Job:
+        changes: dict[str, Any] = {"updated_at": rows.to_ms(utcnow())}
+        if state is not None:
+            changes["state"] = JobState(state).value
+        if progress is not None:
+            changes["progress"] = progress
+        if message is not None:
+            changes["message"] = message
+        if result is not None:
+            changes["result"] = json.dumps(json_safe(result))
+        assignments = ", ".join(f"{column} = ?" for column in changes)  # column names are ours, not input
+        async with self._session(write=True) as db:
+            sql = f"UPDATE jobs SET {assignments} WHERE id = ?"
+            cursor = await db.execute(sql, (*changes.values(), job_id))
+            if cursor.rowcount == 0:
+                raise NotFound(f"no job with id {job_id}")
+            row = await self._one(db, f"{rows.SELECT_JOBS} WHERE id = ?", (job_id,))
+        assert row is not None
+        return rows.job_from_row(row)

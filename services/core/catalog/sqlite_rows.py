@@ -1,0 +1,181 @@
+"""SQLite schema and the mapping between rows and domain records.
+
+Times are integer milliseconds since the epoch (UTC): they sort and compare as numbers and keep the
+same precision as MongoDB dates. Lists and dicts are JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.core.catalog.rules import json_safe, utc_ms
+from services.core.domain import Box, FaceRecord, ImageRecord, Job, Person, Point
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS images (
+    id TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL UNIQUE,
+    filename TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    attempts INTEGER NOT NULL,
+    face_count INTEGER NOT NULL,
+    uploaded_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS images_by_upload ON images (uploaded_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS images_by_status ON images (status, updated_at);
+
+CREATE TABLE IF NOT EXISTS faces (
+    id TEXT PRIMARY KEY,
+    image_id TEXT NOT NULL,
+    box_left INTEGER NOT NULL,
+    box_top INTEGER NOT NULL,
+    box_width INTEGER NOT NULL,
+    box_height INTEGER NOT NULL,
+    landmarks TEXT NOT NULL,
+    detection_score REAL NOT NULL,
+    origin TEXT NOT NULL,
+    descriptor TEXT,
+    chip_key TEXT,
+    person_id TEXT,
+    label_source TEXT,
+    model_version TEXT,
+    confidence REAL,
+    labelled_at INTEGER,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS faces_by_image ON faces (image_id, box_left, id);
+CREATE INDEX IF NOT EXISTS faces_by_person ON faces (person_id, image_id);
+
+CREATE TABLE IF NOT EXISTS people (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    progress REAL NOT NULL,
+    message TEXT NOT NULL,
+    params TEXT NOT NULL,
+    result TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+"""
+
+IMAGE_COLUMNS = (
+    "id, sha256, filename, content_type, width, height, size_bytes, status, error, attempts, face_count, "
+    "uploaded_at, updated_at"
+)
+FACE_COLUMNS = (
+    "id, image_id, box_left, box_top, box_width, box_height, landmarks, detection_score, origin, descriptor, "
+    "chip_key, person_id, label_source, model_version, confidence, labelled_at, created_at"
+)
+JOB_COLUMNS = "id, kind, state, progress, message, params, result, created_at, updated_at"
+
+
+def _placeholders(columns: str) -> str:
+    return ", ".join("?" for _ in columns.split(","))
+
+
+INSERT_IMAGE = f"INSERT INTO images ({IMAGE_COLUMNS}) VALUES ({_placeholders(IMAGE_COLUMNS)})"
+SELECT_IMAGES = f"SELECT {IMAGE_COLUMNS} FROM images"
+# REPLACE: add_face and re-detection upsert faces by id.
+UPSERT_FACE = f"INSERT OR REPLACE INTO faces ({FACE_COLUMNS}) VALUES ({_placeholders(FACE_COLUMNS)})"
+SELECT_FACES = f"SELECT {FACE_COLUMNS} FROM faces"
+SELECT_PEOPLE = "SELECT id, name, created_at FROM people"
+# IGNORE: creating a job again with the same id changes nothing.
+INSERT_JOB = f"INSERT OR IGNORE INTO jobs ({JOB_COLUMNS}) VALUES ({_placeholders(JOB_COLUMNS)})"
+SELECT_JOBS = f"SELECT {JOB_COLUMNS} FROM jobs"
+FORGET_LABEL = (
+    "person_id = NULL, label_source = NULL, model_version = NULL, confidence = NULL, labelled_at = NULL"
+)
+
+
+def to_ms(moment: datetime | None) -> int | None:
+    return None if moment is None else utc_ms(moment)
+
+
+def from_ms(value: int | None) -> datetime | None:
+    return None if value is None else datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=value)
+
+
+def _when(value: int) -> datetime:
+    moment = from_ms(value)
+    assert moment is not None
+    return moment
+
+
+def image_values(image: ImageRecord) -> tuple[Any, ...]:
+    return (
+        image.id, image.sha256, image.filename, image.content_type, image.width, image.height,
+        image.size_bytes, image.status.value, image.error, image.attempts, image.face_count,
+        to_ms(image.uploaded_at), to_ms(image.updated_at),
+    )  # fmt: skip
+
+
+def image_from_row(row: sqlite3.Row) -> ImageRecord:
+    return ImageRecord(
+        id=row["id"], sha256=row["sha256"], filename=row["filename"], content_type=row["content_type"],
+        width=row["width"], height=row["height"], size_bytes=row["size_bytes"], status=row["status"],
+        error=row["error"], attempts=row["attempts"], face_count=row["face_count"],
+        uploaded_at=_when(row["uploaded_at"]), updated_at=_when(row["updated_at"]),
+    )  # fmt: skip
+
+
+def face_values(face: FaceRecord) -> tuple[Any, ...]:
+    return (
+        face.id, face.image_id, face.box.left, face.box.top, face.box.width, face.box.height,
+        json.dumps([[p.x, p.y] for p in face.landmarks]), face.detection_score, face.origin.value,
+        None if face.descriptor is None else json.dumps(face.descriptor), face.chip_key, face.person_id,
+        None if face.label_source is None else face.label_source.value, face.model_version, face.confidence,
+        to_ms(face.labelled_at), to_ms(face.created_at),
+    )  # fmt: skip
+
+
+def face_from_row(row: sqlite3.Row) -> FaceRecord:
+    box = Box(left=row["box_left"], top=row["box_top"], width=row["box_width"], height=row["box_height"])
+    descriptor = row["descriptor"]
+    return FaceRecord(
+        id=row["id"], image_id=row["image_id"], box=box,
+        landmarks=[Point(x=x, y=y) for x, y in json.loads(row["landmarks"])],
+        detection_score=row["detection_score"], origin=row["origin"],
+        descriptor=None if descriptor is None else json.loads(descriptor), chip_key=row["chip_key"],
+        person_id=row["person_id"], label_source=row["label_source"], model_version=row["model_version"],
+        confidence=row["confidence"], labelled_at=from_ms(row["labelled_at"]),
+        created_at=_when(row["created_at"]),
+    )  # fmt: skip
+
+
+def person_from_row(row: sqlite3.Row) -> Person:
+    return Person(id=row["id"], name=row["name"], created_at=_when(row["created_at"]))
+
+
+def job_values(job: Job) -> tuple[Any, ...]:
+    params, result = json.dumps(json_safe(job.params)), json.dumps(json_safe(job.result))
+    return (
+        job.id, job.kind, job.state.value, job.progress, job.message, params, result,
+        to_ms(job.created_at), to_ms(job.updated_at),
+    )  # fmt: skip
+
+
+def job_from_row(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"], kind=row["kind"], state=row["state"], progress=row["progress"], message=row["message"],
+        params=json.loads(row["params"]), result=json.loads(row["result"]),
+        created_at=_when(row["created_at"]), updated_at=_when(row["updated_at"]),
+    )  # fmt: skip
