@@ -1,0 +1,82 @@
+"""Fixtures that give each contract test a fresh, isolated store of every implementation.
+
+The catalog runs on SQLite (a file in the test's tmp folder) and on FerretDB (a database of its
+own, dropped afterwards); the blob store on a local folder and on MinIO (a key prefix of its own,
+emptied afterwards). The servers come from the session fixtures in ``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pymongo
+import pytest
+
+from services.core.blobs import BlobStore, open_blobs
+from services.core.catalog import Catalog, open_catalog
+
+CATALOGS = ["sqlite", pytest.param("mongo", marks=pytest.mark.servers)]
+BLOB_STORES = ["local", pytest.param("s3", marks=pytest.mark.servers)]
+
+
+def _isolated_mongo_url(base: str) -> str:
+    parts = urlsplit(base)
+    return urlunsplit(parts._replace(path=f"/facetag_contract_{uuid.uuid4().hex[:16]}"))
+
+
+@pytest.fixture(params=CATALOGS)
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL naming an empty catalog no other test sees; dropped after the test."""
+    if request.param == "sqlite":
+        yield f"sqlite://{tmp_path / 'catalog.db'}"
+        return
+    url = _isolated_mongo_url(request.getfixturevalue("mongo_url"))
+    yield url
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(url, serverSelectionTimeoutMS=5000)
+    try:
+        client.drop_database(client.get_default_database().name)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+async def catalog(catalog_url: str) -> AsyncIterator[Catalog]:
+    store = open_catalog(catalog_url)
+    await store.connect()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def open_more(catalog_url: str) -> AsyncIterator[Callable[[], Catalog]]:
+    """Opens further catalogs on the same store, as other processes would; all closed afterwards."""
+    opened: list[Catalog] = []
+
+    def more() -> Catalog:
+        opened.append(open_catalog(catalog_url))
+        return opened[-1]
+
+    yield more
+    for store in opened:
+        await store.close()
+
+
+@pytest.fixture(params=BLOB_STORES)
+def blob_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL naming an empty blob store no other test sees; emptied after the test."""
+    if request.param == "local":
+        yield f"file://{tmp_path / 'blobs'}"
+        return
+    url = f"{request.getfixturevalue('s3_url')}/contract-{uuid.uuid4().hex[:16]}"
+    yield url
+    open_blobs(url).delete_prefix("")
+
+
+@pytest.fixture
+def blobs(blob_url: str) -> BlobStore:
+    return open_blobs(blob_url)
