@@ -31,9 +31,52 @@ def _analyze(args: argparse.Namespace) -> int:
     return run_analyze(args.images, get_settings(), args.detector, args.upsample, args.json)
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from services.core.serve_cmd import run_serve
+    from services.core.settings import Settings
+
+    overrides = {k: v for k, v in {"data_dir": args.data, "host": args.host, "port": args.port}.items() if v}
+    return run_serve(Settings(**overrides), detectors=args.detectors, classifiers=args.classifiers)
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from services.gateway.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
+                log_level=settings.log_level.lower(), proxy_headers=True)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from services.core.worker_cmd import run_worker
+
+    return run_worker(args.kind)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facetag", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run everything on this machine: gateway and workers, embedded stores")
+    serve.add_argument("--data", type=Path, help="folder for all data (default: FACETAG_DATA_DIR or "
+                       "~/.local/share/facetag)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    serve.add_argument("--detectors", type=int, default=1, help="detector worker processes")
+    serve.add_argument("--classifiers", type=int, default=1, help="classifier worker processes")
+    serve.set_defaults(func=_serve)
+
+    gateway = sub.add_parser("gateway", help="run the HTTP gateway only (configured by FACETAG_* variables)")
+    gateway.add_argument("--host")
+    gateway.add_argument("--port", type=int)
+    gateway.set_defaults(func=_gateway)
+
+    worker = sub.add_parser("worker", help="run one worker process (configured by FACETAG_* variables)")
+    worker.add_argument("kind", choices=["detector", "classifier"])
+    worker.set_defaults(func=_worker)
 
     models = sub.add_parser("models", help="prepare the face models from installed packages")
     models_sub = models.add_subparsers(dest="action", required=True)
@@ -52,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(get_settings().log_level)
+    setup_logging(get_settings().log_level, args.command if args.command != "worker" else args.kind)
     return int(args.func(args))
 
 

@@ -105,9 +105,7 @@ class Catalog(ABC):
         """Store a face's descriptor and chip blob key. NotFound if absent."""
 
     @abstractmethod
-    async def set_model_label(
-        self, face_id: str, person_id: str | None, model_version: str, confidence: float
-    ) -> bool:
+    async def set_model_label(self, face_id: str, person_id: str | None, model_version: str, confidence: float) -> bool:
         """Label by a model; a no-op returning False when a person labelled the face. NotFound if absent."""
 
     @abstractmethod

@@ -7,6 +7,7 @@ goes into a filter as a plain value under a fixed field name, so it is never rea
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -79,6 +80,10 @@ def _store_errors(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]
             raise StoreUnavailable(f"the MongoDB catalog at {where} did not answer: {exc}") from exc
 
     return guarded
+
+
+async def _none() -> None:
+    return None
 
 
 def _guard_public_methods(cls: type[MongoCatalog]) -> type[MongoCatalog]:
@@ -205,7 +210,7 @@ class MongoCatalog(Catalog):
         """
         images, faces = await self._col("images"), await self._col("faces")
         bumped = await images.find_one_and_update(
-            {"_id": image_id}, {"$inc": {"faces_rev": 1}}, projection={"faces_rev": 1},
+            {"_id": image_id}, {"$inc": {"faces_rev": 1}},
             return_document=ReturnDocument.AFTER,
         )  # fmt: skip
         if bumped is None:
@@ -237,9 +242,7 @@ class MongoCatalog(Catalog):
         if plan.delete_ids:
             await collection.delete_many({"_id": {"$in": plan.delete_ids}})
         if plan.insert:
-            await collection.bulk_write(
-                [ReplaceOne({"_id": f.id}, docs.to_doc(f), upsert=True) for f in plan.insert]
-            )
+            await collection.bulk_write([ReplaceOne({"_id": f.id}, docs.to_doc(f), upsert=True) for f in plan.insert])
         await self._refresh_image(image_id)
         return await self._faces_of(image_id)
 
@@ -247,9 +250,7 @@ class MongoCatalog(Catalog):
         await self._require("images", face.image_id, "image")
         await self._require("people", face.person_id, "person")
         collection = await self._col("faces")
-        earlier = await collection.find_one_and_replace(
-            {"_id": face.id}, docs.to_doc(face), upsert=True, projection={"image_id": 1}
-        )
+        earlier = await collection.find_one_and_replace({"_id": face.id}, docs.to_doc(face), upsert=True)
         await self._refresh_image(face.image_id)
         if earlier is not None and earlier["image_id"] != face.image_id:
             await self._refresh_image(earlier["image_id"])
@@ -287,9 +288,7 @@ class MongoCatalog(Catalog):
         if result.matched_count == 0:
             raise NotFound(f"no face with id {face_id}")
 
-    async def set_model_label(
-        self, face_id: str, person_id: str | None, model_version: str, confidence: float
-    ) -> bool:
+    async def set_model_label(self, face_id: str, person_id: str | None, model_version: str, confidence: float) -> bool:
         if person_id is not None and await (await self._col("people")).find_one({"_id": person_id}) is None:
             person_id = None  # the model still knows a person who was deleted since: unknown
         label = {
@@ -300,7 +299,6 @@ class MongoCatalog(Catalog):
         # The filter makes "not labelled by a person" and the write one atomic step.
         before = await faces.find_one_and_update(
             {"_id": face_id, "label_source": {"$ne": LabelSource.person.value}}, {"$set": label},
-            projection={"image_id": 1, "person_id": 1},
         )  # fmt: skip
         if before is None:
             if await faces.find_one({"_id": face_id}, projection={"_id": 1}) is None:
@@ -336,9 +334,7 @@ class MongoCatalog(Catalog):
     async def create_person(self, name: str) -> Person:
         person = Person(id=new_id(), name=clean_person_name(name), created_at=utcnow())
         try:
-            await (await self._col("people")).insert_one(
-                {**docs.to_doc(person), "name_key": name_key(person.name)}
-            )
+            await (await self._col("people")).insert_one({**docs.to_doc(person), "name_key": name_key(person.name)})
         except DuplicateKeyError:
             raise Conflict(f"a person named {person.name!r} already exists") from None
         return person
@@ -351,54 +347,60 @@ class MongoCatalog(Catalog):
         found = await (await self._col("people")).find_one({"name_key": name_key(name)})
         return None if found is None else docs.person_from(found)
 
-    async def _per_person(self, pipeline: list[Doc], field: str) -> dict[str, Any]:
+    async def _per_person(self, pipeline: list[Doc]) -> dict[str, int]:
         cursor = (await self._col("faces")).aggregate(pipeline)
-        return {row["_id"]: row[field] for row in await cursor.to_list(None)}
+        return {row["_id"]: row["n"] for row in await cursor.to_list(None)}
+
+    async def _cover_face(self, person_id: str) -> str | None:
+        """The smallest id among person-labelled faces, else the smallest id of any face.
+
+        One indexed lookup per person: FerretDB 1.x's $group has only $sum and $count, no $min.
+        """
+        faces = await self._col("faces")
+        for where in ({"person_id": person_id, "label_source": LabelSource.person.value}, {"person_id": person_id}):
+            found = await faces.find_one(where, projection={"_id": 1}, sort=[("_id", ASCENDING)])
+            if found is not None:
+                return str(found["_id"])
+        return None
 
     async def list_people(self) -> list[PersonSummary]:
         labelled: Doc = {"$match": {"person_id": {"$ne": None}}}
-        by_person = "$person_id"
-        face_counts = await self._per_person(
-            [labelled, {"$group": {"_id": by_person, "n": {"$sum": 1}}}], "n"
-        )
-        # Cover: the smallest id among person-labelled faces, else the smallest id of any face.
-        any_face = await self._per_person(
-            [labelled, {"$group": {"_id": by_person, "f": {"$min": "$_id"}}}], "f"
-        )
-        confirmed: Doc = {"$match": {"person_id": {"$ne": None}, "label_source": LabelSource.person.value}}
-        human_face = await self._per_person(
-            [confirmed, {"$group": {"_id": by_person, "f": {"$min": "$_id"}}}], "f"
-        )
+        face_counts = await self._per_person([labelled, {"$group": {"_id": "$person_id", "n": {"$sum": 1}}}])
+        # Distinct images: group by (person, image) first, then count those pairs per person.
         pairs: Doc = {"$group": {"_id": {"p": "$person_id", "i": "$image_id"}}}
-        image_counts = await self._per_person(
-            [labelled, pairs, {"$group": {"_id": "$_id.p", "n": {"$sum": 1}}}], "n"
-        )
+        image_counts = await self._per_person([labelled, pairs, {"$group": {"_id": "$_id.p", "n": {"$sum": 1}}}])
         cursor = (await self._col("people")).find().sort([("name_key", ASCENDING), ("_id", ASCENDING)])
-        summaries = []
-        for doc in await cursor.to_list(None):
-            person_id = doc["_id"]
-            summaries.append(
-                PersonSummary(
-                    **docs.person_from(doc).model_dump(),
-                    face_count=face_counts.get(person_id, 0),
-                    image_count=image_counts.get(person_id, 0),
-                    cover_face_id=human_face.get(person_id) or any_face.get(person_id),
-                )
+        people = await cursor.to_list(None)
+        covers = await asyncio.gather(
+            *(self._cover_face(doc["_id"]) if doc["_id"] in face_counts else _none() for doc in people)
+        )
+        return [
+            PersonSummary(
+                **docs.person_from(doc).model_dump(),
+                face_count=face_counts.get(doc["_id"], 0),
+                image_count=image_counts.get(doc["_id"], 0),
+                cover_face_id=cover,
             )
-        return summaries
+            for doc, cover in zip(people, covers, strict=True)
+        ]
 
     async def rename_person(self, person_id: str, name: str) -> Person:
         cleaned = clean_person_name(name)
+        people = await self._col("people")
+        # update_one, not find_one_and_update: FerretDB 1.x reports a unique-index clash in
+        # findAndModify as an internal error instead of a duplicate key.
         try:
-            after = await (await self._col("people")).find_one_and_update(
-                {"_id": person_id}, {"$set": {"name": cleaned, "name_key": name_key(cleaned)}},
-                return_document=ReturnDocument.AFTER,
-            )  # fmt: skip
+            result = await people.update_one(
+                {"_id": person_id}, {"$set": {"name": cleaned, "name_key": name_key(cleaned)}}
+            )
         except DuplicateKeyError:
             raise Conflict(f"a person named {cleaned!r} already exists") from None
-        if after is None:
+        if result.matched_count == 0:
             raise NotFound(f"no person with id {person_id}")
-        return docs.person_from(after)
+        renamed = await self.get_person(person_id)
+        if renamed is None:  # deleted by someone else just now
+            raise NotFound(f"no person with id {person_id}")
+        return renamed
 
     async def _relabel_faces(self, person_id: str, change: Doc) -> None:
         """Apply ``change`` to every face of a person, then refresh the images they are on."""

@@ -1,0 +1,36 @@
+"""What the classifier runs on a batch of chips: descriptors, and names once a model is trained."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from services.core.faces.analyzer import Descriptors
+
+
+@dataclass
+class Prediction:
+    descriptors: NDArray[np.float32]  # (N, 128)
+    person_ids: list[str | None] | None = None  # None: no trained model; an item None: unknown
+    confidences: list[float] | None = None
+
+
+class IdentityModel(Protocol):
+    version: str | None  # None until a trained model is published
+
+    def predict(self, chips: NDArray[np.uint8]) -> Prediction: ...
+
+
+class DescriptorOnly:
+    """Before any training: descriptors are kept, every face stays unknown."""
+
+    version: str | None = None
+
+    def __init__(self, descriptors: Descriptors) -> None:
+        self.descriptors = descriptors
+
+    def predict(self, chips: NDArray[np.uint8]) -> Prediction:
+        return Prediction(descriptors=self.descriptors.compute(chips))

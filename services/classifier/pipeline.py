@@ -1,0 +1,49 @@
+"""Classifier stage: chips -> current identity model -> descriptors and model labels -> image done."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import numpy as np
+
+from services.classifier.identity import IdentityModel
+from services.core.catalog import FaceQuery
+from services.core.domain import ImageStatus
+from services.core.image_codec import decode_png
+from services.core.worker_runtime import WorkerContext
+
+log = logging.getLogger(__name__)
+
+
+class Classifier:
+    def __init__(self, ctx: WorkerContext, current_model: Callable[[], IdentityModel]) -> None:
+        self.ctx = ctx
+        self.current_model = current_model
+
+    async def classify(self, image_id: str, face_ids: list[str] | None = None) -> None:
+        """Classify every face of an image (then mark it done), or only ``face_ids`` (status untouched)."""
+        catalog, blobs = self.ctx.stores.catalog, self.ctx.stores.blobs
+        image = await catalog.get_image(image_id)
+        if image is None:
+            log.info("image %s was deleted before classification", image_id)
+            return
+        if face_ids is None and image.status != ImageStatus.classifying:
+            log.info("image %s is %s; classification skipped", image_id, image.status.value)
+            return
+        faces = await catalog.list_faces(FaceQuery(image_id=image_id))
+        faces = [f for f in faces if f.chip_key and (face_ids is None or f.id in face_ids)]
+        if faces:
+            chips = [await asyncio.to_thread(blobs.get, f.chip_key) for f in faces if f.chip_key]
+            model = self.current_model()
+            prediction = model.predict(np.stack([decode_png(c) for c in chips]))
+            for i, face in enumerate(faces):
+                assert face.chip_key is not None
+                await catalog.set_face_analysis(face.id, prediction.descriptors[i].tolist(), face.chip_key)
+                if prediction.person_ids is not None and prediction.confidences is not None and model.version:
+                    await catalog.set_model_label(face.id, prediction.person_ids[i], model.version,
+                                                  prediction.confidences[i])
+        if face_ids is None:
+            await catalog.set_image_status(image_id, ImageStatus.done)
+        log.info("image %s: %d face(s) classified", image_id, len(faces))

@@ -1,0 +1,66 @@
+"""Celery wiring: one app, one queue per stage, at-least-once delivery.
+
+Messages carry ids only (claim check). Tasks acknowledge late and are requeued when a worker dies,
+so every task must be idempotent. The embedded default uses kombu's file transport in the data
+folder, which needs no server; the cluster uses Redis.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from services.core.settings import Settings
+
+DETECT_QUEUE = "detect"
+CLASSIFY_QUEUE = "classify"
+TRAIN_QUEUE = "train"
+
+DETECT_IMAGE = "facetag.detect_image"
+PREPARE_FACE = "facetag.prepare_face"
+CLASSIFY_IMAGE = "facetag.classify_image"
+TRAIN_MODEL = "facetag.train_model"
+COLLECT_DATASET = "facetag.collect_dataset"
+RETAG_FACES = "facetag.retag_faces"
+
+ROUTES = {
+    DETECT_IMAGE: DETECT_QUEUE,
+    PREPARE_FACE: DETECT_QUEUE,
+    CLASSIFY_IMAGE: CLASSIFY_QUEUE,
+    RETAG_FACES: CLASSIFY_QUEUE,
+    TRAIN_MODEL: TRAIN_QUEUE,
+    COLLECT_DATASET: TRAIN_QUEUE,
+}
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("facetag")
+    transport_options: dict[str, object] = {"visibility_timeout": settings.visibility_timeout}
+    if settings.embedded_broker:
+        folder = settings.broker_dir / "messages"
+        folder.mkdir(parents=True, exist_ok=True)
+        broker = "filesystem://"
+        transport_options.update(data_folder_in=str(folder), data_folder_out=str(folder), polling_interval=0.2)
+    else:
+        broker = settings.broker_url
+    app.conf.update(
+        broker_url=broker,
+        broker_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        task_routes={name: {"queue": queue} for name, queue in ROUTES.items()},
+        task_default_queue=DETECT_QUEUE,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        enable_utc=True,
+    )
+    return app
+
+
+def send(app: Celery, task: str, *args: object) -> None:
+    """Queue a task by name; the gateway never imports worker code (nor dlib)."""
+    app.send_task(task, args=list(args), queue=ROUTES[task])

@@ -1,0 +1,99 @@
+"""``facetag serve``: the whole service on one machine, no server to install.
+
+A small supervisor: it starts the gateway and the workers as child processes (the same commands a
+cluster runs), restarts any that die, and stops them all on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from types import FrameType
+
+from services.core.faces.model_files import prepare_descriptor_model
+from services.core.settings import Settings
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF = 30.0
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: float = field(default=0.0)
+
+    def start(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(self.argv, env=env)
+        self.started_at = time.monotonic()
+        log.info("started %s (pid %d)", self.name, self.process.pid)
+
+
+def _children(detectors: int, classifiers: int) -> list[Child]:
+    base = [sys.executable, "-m", "services.core.cli"]
+    out = [Child("gateway", [*base, "gateway"])]
+    out += [Child(f"detector-{i + 1}", [*base, "worker", "detector"]) for i in range(detectors)]
+    out += [Child(f"classifier-{i + 1}", [*base, "worker", "classifier"]) for i in range(classifiers)]
+    return out
+
+
+def run_serve(settings: Settings, detectors: int = 1, classifiers: int = 1) -> int:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _, built = prepare_descriptor_model(settings.model_cache)
+    if built:
+        log.info("face descriptor model converted into %s", settings.model_cache)
+    env = {**os.environ, "FACETAG_DATA_DIR": str(settings.data_dir), "FACETAG_HOST": settings.host,
+           "FACETAG_PORT": str(settings.port), "FACETAG_CATALOG_URL": settings.catalog_url,
+           "FACETAG_BLOB_URL": settings.blob_url, "FACETAG_BROKER_URL": settings.broker_url}
+    children = _children(detectors, classifiers)
+    stopping = False
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        log.info("received %s; stopping", signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for child in children:
+        child.start(env)
+    print(f"Facetag is running: open http://{settings.host}:{settings.port}/ (API docs at /docs). "
+          f"Data in {settings.data_dir}. Ctrl-C stops it.", flush=True)
+    try:
+        while not stopping:
+            time.sleep(0.5)
+            for child in children:
+                assert child.process is not None
+                code = child.process.poll()
+                if code is None or stopping:
+                    continue
+                # A child that keeps dying right after start waits longer each time.
+                quick = time.monotonic() - child.started_at < 10
+                child.restarts = child.restarts + 1 if quick else 1
+                delay = min(MAX_BACKOFF, 2.0 ** (child.restarts - 1))
+                log.error("%s exited with code %s; restarting in %.0fs", child.name, code, delay)
+                time.sleep(delay)
+                child.start(env)
+    finally:
+        _stop_all(children)
+    return 0
+
+
+def _stop_all(children: list[Child]) -> None:
+    running = [c.process for c in children if c.process is not None and c.process.poll() is None]
+    for process in running:
+        process.terminate()
+    deadline = time.monotonic() + 15
+    for process in running:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+    log.info("all processes stopped")

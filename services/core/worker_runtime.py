@@ -1,0 +1,81 @@
+"""What every worker process holds: its settings, stores, one event loop, and the task failure policy."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from functools import cache
+from typing import Any, TypeVar
+
+from celery import Task
+
+from services.core.domain import ImageStatus
+from services.core.errors import InvalidInput, NotFound
+from services.core.settings import Settings, get_settings
+from services.core.stores import Stores
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class WorkerContext:
+    """Per-process state. Celery's solo pool runs tasks on this thread, so one loop serves them all."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.loop = asyncio.new_event_loop()
+        self._stores: Stores | None = None
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run_until_complete(coro)
+
+    @property
+    def stores(self) -> Stores:
+        if self._stores is None:
+            self._stores = self.run(Stores.open(self.settings))
+        return self._stores
+
+
+@cache
+def worker_context() -> WorkerContext:
+    return WorkerContext(get_settings())
+
+
+def run_image_task(task: Task, image_id: str, work: Coroutine[Any, Any, None], *, fail_image: bool = True) -> None:
+    """Run one stage for one image with the service's retry policy.
+
+    A bad image fails at once with its reason; anything else (a store outage, a crash in a library)
+    is retried with exponential backoff, and after the last retry the image is marked failed
+    (``fail_image``; tasks on a single face only log it, the photo itself is fine).
+    """
+    ctx = worker_context()
+    settings = ctx.settings
+    try:
+        _ = ctx.stores  # opened here, outside the loop: the work coroutine runs inside it
+        ctx.run(work)
+    except (InvalidInput, NotFound) as exc:
+        log.warning("image %s failed: %s", image_id, exc)
+        if fail_image:
+            _mark_failed(ctx, image_id, str(exc))
+    except Exception as exc:
+        work.close()  # never started if the stores could not be opened
+        retries = task.request.retries
+        if retries >= settings.task_max_retries:
+            log.exception("image %s failed after %d retries", image_id, retries)
+            if fail_image:
+                _mark_failed(ctx, image_id, f"{type(exc).__name__}: {exc} (after {retries + 1} attempts)")
+            return
+        delay = settings.task_retry_backoff * 2**retries
+        log.warning("image %s: %s: %s; retry %d of %d in %.0fs", image_id, type(exc).__name__, exc,
+                    retries + 1, settings.task_max_retries, delay)
+        raise task.retry(exc=exc, countdown=delay) from exc
+
+
+def _mark_failed(ctx: WorkerContext, image_id: str, reason: str) -> None:
+    try:
+        ctx.run(ctx.stores.catalog.set_image_status(image_id, ImageStatus.failed, reason))
+    except NotFound:
+        log.info("image %s was deleted meanwhile", image_id)
+    except Exception:  # the store is down: the reconciler will find the image and try again
+        log.exception("could not mark image %s failed", image_id)

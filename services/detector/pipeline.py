@@ -1,0 +1,79 @@
+"""Detector stage: original -> upright RGB -> faces, landmarks, chips, thumbnail -> stores -> classify queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import cached_property
+
+from celery import Celery
+
+from services.core import blob_layout
+from services.core.domain import FaceRecord, ImageStatus
+from services.core.errors import NotFound
+from services.core.faces.analyzer import FaceFinder
+from services.core.faces.decode import DecodedImage, decode_image
+from services.core.image_codec import encode_png, encode_thumbnail
+from services.core.queue import CLASSIFY_IMAGE, send
+from services.core.worker_runtime import WorkerContext
+
+log = logging.getLogger(__name__)
+
+
+def detected_face_id(image_id: str, index: int) -> str:
+    # Deterministic, so a redelivered task overwrites its own earlier result instead of adding faces.
+    return f"{image_id}-{index:03d}"
+
+
+class Detector:
+    def __init__(self, ctx: WorkerContext, celery: Celery) -> None:
+        self.ctx = ctx
+        self.celery = celery
+
+    @cached_property
+    def finder(self) -> FaceFinder:
+        return FaceFinder.from_settings(self.ctx.settings)
+
+    async def _load(self, image_id: str) -> DecodedImage:
+        data = await asyncio.to_thread(self.ctx.stores.blobs.get, blob_layout.original(image_id))
+        return await asyncio.to_thread(decode_image, data, self.ctx.settings.max_pixels)
+
+    async def detect(self, image_id: str) -> None:
+        catalog, blobs = self.ctx.stores.catalog, self.ctx.stores.blobs
+        image = await catalog.get_image(image_id)
+        if image is None:
+            log.info("image %s was deleted before detection", image_id)
+            return
+        if image.status not in (ImageStatus.queued, ImageStatus.detecting):
+            log.info("image %s is already %s; detection skipped", image_id, image.status.value)
+            return
+        await catalog.set_image_status(image_id, ImageStatus.detecting, count_attempt=True)
+        decoded = await self._load(image_id)
+        found = self.finder.find(decoded.rgb)
+        records = []
+        for index, face in enumerate(found):
+            face_id = detected_face_id(image_id, index)
+            key = blob_layout.chip(image_id, face_id)
+            await asyncio.to_thread(blobs.put, key, encode_png(face.chip), "image/png")
+            records.append(FaceRecord(id=face_id, image_id=image_id, box=face.box, landmarks=face.landmarks,
+                                      detection_score=face.score, chip_key=key))
+        thumb = encode_thumbnail(decoded.rgb, self.ctx.settings.thumbnail_side)
+        await asyncio.to_thread(blobs.put, blob_layout.thumbnail(image_id), thumb, "image/jpeg")
+        await catalog.replace_detected_faces(image_id, records)
+        await catalog.set_image_status(image_id, ImageStatus.classifying)
+        await asyncio.to_thread(send, self.celery, CLASSIFY_IMAGE, image_id)
+        log.info("image %s: %d face(s) found", image_id, len(records))
+
+    async def prepare_face(self, face_id: str) -> None:
+        """Landmarks and chip for a box drawn by hand."""
+        catalog = self.ctx.stores.catalog
+        face = await catalog.get_face(face_id)
+        if face is None:
+            raise NotFound(f"face {face_id} was deleted before its chip was made")
+        decoded = await self._load(face.image_id)
+        (prepared,) = self.finder.at_boxes(decoded.rgb, [face.box])
+        key = blob_layout.chip(face.image_id, face.id)
+        await asyncio.to_thread(self.ctx.stores.blobs.put, key, encode_png(prepared.chip), "image/png")
+        current = await catalog.get_face(face_id) or face  # re-read: a person may have named it meanwhile
+        await catalog.add_face(current.model_copy(update={"landmarks": prepared.landmarks, "chip_key": key}))
+        await asyncio.to_thread(send, self.celery, CLASSIFY_IMAGE, face.image_id, [face.id])

@@ -1,0 +1,53 @@
+"""Catalog records to API shapes, with person names and download URLs filled in."""
+
+from __future__ import annotations
+
+from services.core.catalog import Catalog, FaceQuery
+from services.core.domain import FaceRecord, ImageRecord, Person
+from services.gateway.schemas import FaceOut, ImageOut, PersonRef
+
+
+class PeopleCache:
+    """Person lookups for one response, each id fetched once."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.known: dict[str, Person | None] = {}
+
+    async def ref(self, person_id: str | None) -> PersonRef | None:
+        if person_id is None:
+            return None
+        if person_id not in self.known:
+            self.known[person_id] = await self.catalog.get_person(person_id)
+        person = self.known[person_id]
+        return PersonRef(id=person.id, name=person.name) if person else None
+
+
+async def face_out(face: FaceRecord, people: PeopleCache) -> FaceOut:
+    return FaceOut(
+        id=face.id,
+        image_id=face.image_id,
+        box=face.box,
+        landmarks=face.landmarks,
+        detection_score=face.detection_score,
+        origin=face.origin,
+        person=await people.ref(face.person_id),
+        label_source=face.label_source,
+        model_version=face.model_version,
+        confidence=face.confidence,
+        chip_url=f"/v1/faces/{face.id}/chip" if face.chip_key else None,
+    )
+
+
+async def image_out(image: ImageRecord, catalog: Catalog, people: PeopleCache | None = None) -> ImageOut:
+    people = people or PeopleCache(catalog)
+    faces = await catalog.list_faces(FaceQuery(image_id=image.id))
+    base = f"/v1/images/{image.id}"
+    return ImageOut(
+        **image.model_dump(include={"id", "status", "error", "filename", "content_type", "width", "height",
+                                    "size_bytes", "face_count", "uploaded_at", "updated_at"}),
+        url=base,
+        original_url=f"{base}/original",
+        thumbnail_url=f"{base}/thumbnail",
+        faces=[await face_out(f, people) for f in faces],
+    )

@@ -1,0 +1,47 @@
+"""Requeue photos whose task was lost (a broker restart, a worker killed mid-task on the file broker).
+
+Tasks are idempotent, so queueing an image twice costs time but never corrupts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from celery import Celery
+
+from services.core.domain import ImageStatus, utcnow
+from services.core.queue import CLASSIFY_IMAGE, DETECT_IMAGE, send
+from services.core.settings import Settings
+from services.core.stores import Stores
+
+log = logging.getLogger(__name__)
+
+
+async def reconcile_once(stores: Stores, celery: Celery, settings: Settings) -> int:
+    stalled = await stores.catalog.stalled_images(utcnow() - timedelta(seconds=settings.stalled_after))
+    for image in stalled:
+        if image.attempts > settings.task_max_retries:
+            await stores.catalog.set_image_status(
+                image.id, ImageStatus.failed, f"gave up after {image.attempts} attempts that did not finish"
+            )
+            log.error("image %s failed: %d attempts did not finish", image.id, image.attempts)
+            continue
+        task = CLASSIFY_IMAGE if image.status == ImageStatus.classifying else DETECT_IMAGE
+        await asyncio.to_thread(send, celery, task, image.id)
+        # Touch it, so it is not queued again before the new task had its chance.
+        await stores.catalog.set_image_status(image.id, image.status, image.error)
+        log.warning("image %s was %s for over %ss; queued %s again", image.id, image.status.value,
+                    settings.stalled_after, task)
+    return len(stalled)
+
+
+async def run_reconciler(stores: Stores, celery: Celery, settings: Settings) -> None:
+    interval = max(1.0, min(30.0, settings.stalled_after / 2))
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await reconcile_once(stores, celery, settings)
+        except Exception as exc:  # a store outage: try again next round
+            log.warning("reconciler round failed: %s", exc)

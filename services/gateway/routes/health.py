@@ -1,0 +1,52 @@
+"""Liveness and readiness for operators and load balancers."""
+
+from __future__ import annotations
+
+import asyncio
+
+from celery import Celery
+from fastapi import APIRouter, Response
+
+from services import __version__
+from services.gateway.deps import CeleryDep, SettingsDep, StoresDep
+from services.gateway.schemas import Health, Readiness
+
+router = APIRouter(tags=["health"])
+
+
+def _scheme(url: str) -> str:
+    return url.split(":", 1)[0]
+
+
+def _ping_broker(celery: Celery) -> None:
+    with celery.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+
+
+async def _check(name: str, check: object) -> tuple[str, str]:
+    try:
+        await asyncio.wait_for(check, timeout=5)  # type: ignore[arg-type]
+        return name, "ok"
+    except Exception as exc:
+        return name, f"failing: {type(exc).__name__}: {exc}"[:300]
+
+
+@router.get("/healthz", response_model=Health, summary="The gateway process is alive")
+async def healthz(settings: SettingsDep) -> Health:
+    return Health(status="ok", version=__version__, catalog=_scheme(settings.catalog_url),
+                  blobs=_scheme(settings.blob_url),
+                  broker="embedded" if settings.embedded_broker else _scheme(settings.broker_url))
+
+
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}},
+            summary="Every store and the broker answer")
+async def readyz(response: Response, stores: StoresDep, celery: CeleryDep) -> Readiness:
+    checks = dict(await asyncio.gather(
+        _check("catalog", stores.catalog.ping()),
+        _check("blobs", asyncio.to_thread(stores.blobs.ping)),
+        _check("broker", asyncio.to_thread(_ping_broker, celery)),
+    ))
+    ready = all(v == "ok" for v in checks.values())
+    if not ready:
+        response.status_code = 503
+    return Readiness(ready=ready, checks=checks)

@@ -1,0 +1,119 @@
+"""Upload photos and follow them through the pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, File, Query, Response, UploadFile
+
+from services.core import blob_layout
+from services.core.domain import ImageQuery, ImageRecord, ImageStatus, new_id
+from services.core.errors import NotFound
+from services.core.faces.decode import decode_image
+from services.core.queue import DETECT_IMAGE, send
+from services.gateway.deps import CeleryDep, SettingsDep, StoresDep
+from services.gateway.errors import ApiError
+from services.gateway.presenters import PeopleCache, image_out
+from services.gateway.schemas import ErrorOut, ImageOut, ImagePage
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/images", tags=["images"])
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorOut} for code in (400, 404, 413, 415, 422, 503)
+}
+CHUNK = 1 << 20
+
+
+async def _read_limited(upload: UploadFile, limit: int) -> bytes:
+    chunks, size = [], 0
+    while chunk := await upload.read(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"The file is larger than the upload limit of {limit:,} bytes.", "too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=ImageOut,
+    responses={200: {"model": ImageOut, "description": "These exact bytes were uploaded before."}, **_ERRORS},
+    summary="Upload a photo; faces are found in the background",
+)
+async def upload_image(
+    response: Response,
+    stores: StoresDep,
+    settings: SettingsDep,
+    celery: CeleryDep,
+    file: Annotated[UploadFile, File(description="The photo: JPEG, PNG, WebP, BMP, TIFF or GIF.")],
+) -> ImageOut:
+    data = await _read_limited(file, settings.max_upload_bytes)
+    decoded = await asyncio.to_thread(
+        decode_image, data, settings.max_pixels, name=file.filename, media_type=file.content_type
+    )
+    image = ImageRecord(
+        id=new_id(),
+        sha256=hashlib.sha256(data).hexdigest(),
+        filename=(file.filename or "")[:255],
+        content_type=decoded.media_type,
+        width=decoded.width,
+        height=decoded.height,
+        size_bytes=len(data),
+    )
+    # The bytes go first: a record never points at a missing original.
+    await asyncio.to_thread(stores.blobs.put, blob_layout.original(image.id), data, image.content_type)
+    stored, created = await stores.catalog.add_image(image)
+    if not created:
+        await asyncio.to_thread(stores.blobs.delete, blob_layout.original(image.id))
+        response.status_code = 200
+        return await image_out(stored, stores.catalog)
+    try:
+        await asyncio.to_thread(send, celery, DETECT_IMAGE, stored.id)
+    except Exception as exc:  # the broker is down: the reconciler queues the image once it is back
+        log.warning("could not queue image %s for detection (%s); it will be queued again later", stored.id, exc)
+    response.headers["Location"] = f"/v1/images/{stored.id}"
+    return await image_out(stored, stores.catalog)
+
+
+@router.get("", response_model=ImagePage, responses=_ERRORS, summary="List photos, newest first")
+async def list_images(
+    stores: StoresDep,
+    status: ImageStatus | None = None,
+    person: Annotated[list[str], Query(description="Person name; repeat for photos with all of them.")] = [],  # noqa: B006
+    has_unknown: Annotated[bool | None, Query(description="Only photos with (true) or without (false) "
+                                                          "unknown faces.")] = None,
+    uploaded_from: datetime | None = None,
+    uploaded_to: datetime | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ImagePage:
+    person_ids = []
+    for name in person:
+        found = await stores.catalog.find_person(name.strip())
+        if found is None:  # nobody by that name: no photo can show them
+            return ImagePage(items=[], total=0, offset=offset, limit=limit)
+        person_ids.append(found.id)
+    query = ImageQuery(status=status, person_ids=person_ids, has_unknown=has_unknown,
+                       uploaded_from=uploaded_from, uploaded_to=uploaded_to, offset=offset, limit=limit)
+    page = await stores.catalog.list_images(query)
+    people = PeopleCache(stores.catalog)
+    items = [await image_out(image, stores.catalog, people) for image in page.items]
+    return ImagePage(items=items, total=page.total, offset=page.offset, limit=page.limit)
+
+
+async def get_image_or_404(stores: StoresDep, image_id: str) -> ImageRecord:
+    image = await stores.catalog.get_image(image_id)
+    if image is None:
+        raise NotFound(f"No image with id {image_id!r}.")
+    return image
+
+
+@router.get("/{image_id}", response_model=ImageOut, responses=_ERRORS, summary="A photo, its status and faces")
+async def get_image(image_id: str, stores: StoresDep) -> ImageOut:
+    return await image_out(await get_image_or_404(stores, image_id), stores.catalog)

@@ -1,0 +1,71 @@
+"""What the HTTP API returns: the shapes in the OpenAPI document."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from services.core.domain import Box, FaceOrigin, ImageStatus, LabelSource, Point
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="Stable error code, e.g. not_found, truncated, too_large.")
+    message: str = Field(description="What is wrong and what to do, for a person.")
+
+
+class PersonRef(BaseModel):
+    id: str
+    name: str
+
+
+class FaceOut(BaseModel):
+    id: str
+    image_id: str
+    box: Box
+    landmarks: list[Point]
+    detection_score: float
+    origin: FaceOrigin
+    person: PersonRef | None = Field(description="None: unknown.")
+    label_source: LabelSource | None = Field(description="person: set or confirmed by a human; model: guessed.")
+    model_version: str | None
+    confidence: float | None
+    chip_url: str | None
+
+
+class ImageOut(BaseModel):
+    id: str
+    status: ImageStatus
+    error: str | None
+    filename: str
+    content_type: str
+    width: int
+    height: int
+    size_bytes: int
+    face_count: int
+    uploaded_at: datetime
+    updated_at: datetime
+    url: str
+    original_url: str
+    thumbnail_url: str
+    faces: list[FaceOut]
+
+
+class ImagePage(BaseModel):
+    items: list[ImageOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    catalog: str
+    blobs: str
+    broker: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, str]

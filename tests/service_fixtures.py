@@ -1,0 +1,127 @@
+"""Run Facetag itself in subprocesses for end-to-end and browser tests, and talk to it over HTTP.
+
+Import the fixtures into a conftest.py (``from service_fixtures import embedded_service``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from servers import free_port, tail
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class FacetagProcess:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+
+def start_facetag(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> FacetagProcess:
+    """``facetag ARGS`` in its own process group, output to ``log_dir/NAME.log``."""
+    log = log_dir / f"{name}.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen([sys.executable, "-m", "services.core.cli", *args], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, cwd=REPO_ROOT, start_new_session=True)
+    return FacetagProcess(name, process, log)
+
+
+def base_env(data_dir: Path, **settings: str | int | float) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACETAG_") or k.startswith("FACETAG_REQUIRE")}
+    env["FACETAG_DATA_DIR"] = str(data_dir)
+    env["FACETAG_LOG_LEVEL"] = "INFO"
+    env.update({f"FACETAG_{k.upper()}": str(v) for k, v in settings.items()})
+    return env
+
+
+@dataclass
+class Service:
+    """A running Facetag and an HTTP client for it."""
+
+    url: str
+    data_dir: Path
+    processes: list[FacetagProcess] = field(default_factory=list)
+    client: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = httpx.Client(base_url=self.url, timeout=60)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name} ---\n{tail(p.log)}" for p in self.processes)
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for p in self.processes:
+                if not p.alive():
+                    raise RuntimeError(f"{p.name} exited with {p.process.returncode}\n{self.logs()}")
+            try:
+                if self.client.get("/readyz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"Facetag at {self.url} not ready after {timeout}s\n{self.logs()}")
+
+    def upload(self, path: Path, name: str | None = None, media_type: str = "application/octet-stream"
+               ) -> httpx.Response:
+        with path.open("rb") as fh:
+            return self.client.post("/v1/images", files={"file": (name or path.name, fh, media_type)})
+
+    def wait_finished(self, image_id: str, timeout: float = 180) -> dict[str, Any]:
+        """The image once it is done or failed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            body: dict[str, Any] = self.client.get(f"/v1/images/{image_id}").json()
+            if body["status"] in ("done", "failed"):
+                return body
+            time.sleep(0.25)
+        raise AssertionError(f"image {image_id} not finished after {timeout}s\n{self.logs()}")
+
+    def stop(self) -> None:
+        self.client.close()
+        for p in self.processes:
+            p.stop()
+
+
+def run_embedded(tmp: Path, **settings: str | int | float) -> Iterator[Service]:
+    port = free_port()
+    env = base_env(tmp / "data", port=port, **settings)
+    service = Service(url=f"http://127.0.0.1:{port}", data_dir=tmp / "data")
+    service.processes.append(start_facetag("serve", ["serve"], env, tmp))
+    try:
+        service.wait_ready()
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="module")
+def embedded_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """``facetag serve`` on a free port with its own data folder, for one test module."""
+    yield from run_embedded(tmp_path_factory.mktemp("embedded"), stalled_after=20)
