@@ -15,7 +15,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
 from pymongo import ASCENDING, DESCENDING, ReplaceOne, ReturnDocument
-from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure
 from pymongo.uri_parser import parse_uri
 
 from services.core.catalog import mongo_docs as docs
@@ -80,6 +80,12 @@ def _store_errors(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]
             raise StoreUnavailable(f"the MongoDB catalog at {where} did not answer: {exc}") from exc
 
     return guarded
+
+
+def _is_duplicate_key(exc: OperationFailure) -> bool:
+    # FerretDB 1.x on SQLite reports a unique-index clash in an update as an internal error
+    # ("UNIQUE constraint failed") rather than MongoDB's duplicate key error 11000.
+    return isinstance(exc, DuplicateKeyError) or "UNIQUE constraint failed" in str(exc)
 
 
 async def _none() -> None:
@@ -386,15 +392,17 @@ class MongoCatalog(Catalog):
 
     async def rename_person(self, person_id: str, name: str) -> Person:
         cleaned = clean_person_name(name)
+        key = name_key(cleaned)
         people = await self._col("people")
-        # update_one, not find_one_and_update: FerretDB 1.x reports a unique-index clash in
-        # findAndModify as an internal error instead of a duplicate key.
-        try:
-            result = await people.update_one(
-                {"_id": person_id}, {"$set": {"name": cleaned, "name_key": name_key(cleaned)}}
-            )
-        except DuplicateKeyError:
-            raise Conflict(f"a person named {cleaned!r} already exists") from None
+        taken = await people.find_one({"name_key": key, "_id": {"$ne": person_id}}, projection={"_id": 1})
+        if taken is not None:
+            raise Conflict(f"a person named {cleaned!r} already exists")
+        try:  # the unique index still decides a race with a concurrent rename or create
+            result = await people.update_one({"_id": person_id}, {"$set": {"name": cleaned, "name_key": key}})
+        except OperationFailure as exc:
+            if _is_duplicate_key(exc):
+                raise Conflict(f"a person named {cleaned!r} already exists") from None
+            raise
         if result.matched_count == 0:
             raise NotFound(f"no person with id {person_id}")
         renamed = await self.get_person(person_id)

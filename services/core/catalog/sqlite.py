@@ -275,10 +275,7 @@ class SQLiteCatalog(Catalog):
         if query.labelled_since is not None:
             clauses.append("labelled_at >= ?")
             params.append(rows.to_ms(query.labelled_since))
-        sql = (
-            f"{rows.SELECT_FACES} WHERE {' AND '.join(clauses)} "
-            "ORDER BY image_id, box_left, id LIMIT ? OFFSET ?"
-        )
+        sql = f"{rows.SELECT_FACES} WHERE {' AND '.join(clauses)} ORDER BY image_id, box_left, id LIMIT ? OFFSET ?"
         async with self._session() as db:
             found = await self._all(db, sql, (*params, query.limit, query.offset))
         return [rows.face_from_row(row) for row in found]
@@ -290,9 +287,7 @@ class SQLiteCatalog(Catalog):
             if cursor.rowcount == 0:
                 raise NotFound(f"no face with id {face_id}")
 
-    async def set_model_label(
-        self, face_id: str, person_id: str | None, model_version: str, confidence: float
-    ) -> bool:
+    async def set_model_label(self, face_id: str, person_id: str | None, model_version: str, confidence: float) -> bool:
         sql = (
             "UPDATE faces SET person_id = ?, label_source = ?, model_version = ?, confidence = ?, "
             "labelled_at = ? WHERE id = ? AND (label_source IS NULL OR label_source != ?)"
@@ -404,9 +399,7 @@ class SQLiteCatalog(Catalog):
         async with self._session(write=True) as db:
             found = {
                 row["id"]: row
-                for row in await self._all(
-                    db, f"{rows.SELECT_PEOPLE} WHERE id IN (?, ?)", (source_id, target_id)
-                )
+                for row in await self._all(db, f"{rows.SELECT_PEOPLE} WHERE id IN (?, ?)", (source_id, target_id))
             }
             for person_id in (source_id, target_id):
                 if person_id not in found:

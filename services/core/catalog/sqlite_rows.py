@@ -101,9 +101,7 @@ SELECT_PEOPLE = "SELECT id, name, created_at FROM people"
 # IGNORE: creating a job again with the same id changes nothing.
 INSERT_JOB = f"INSERT OR IGNORE INTO jobs ({JOB_COLUMNS}) VALUES ({_placeholders(JOB_COLUMNS)})"
 SELECT_JOBS = f"SELECT {JOB_COLUMNS} FROM jobs"
-FORGET_LABEL = (
-    "person_id = NULL, label_source = NULL, model_version = NULL, confidence = NULL, labelled_at = NULL"
-)
+FORGET_LABEL = "person_id = NULL, label_source = NULL, model_version = NULL, confidence = NULL, labelled_at = NULL"
 
 
 def to_ms(moment: datetime | None) -> int | None:
