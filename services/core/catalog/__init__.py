@@ -31,6 +31,6 @@ def open_catalog(url: str) -> Catalog:
         try:
             return MongoCatalog(url)
         except ConfigurationError as exc:
-            raise ValueError(f"catalog URL is not a valid MongoDB URL: {exc}") from exc
+            raise ValueError(f"catalog URL is not a valid MongoDB URL ({exc}); accepted forms: {ACCEPTED}") from exc
     shown = url.split("@")[-1] if "@" in url else url  # never echo a password
     raise ValueError(f"unsupported catalog URL {shown!r}; accepted forms: {ACCEPTED}")
