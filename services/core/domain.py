@@ -147,7 +147,7 @@ class ImageQuery(BaseModel):
     status: ImageStatus | None = None
     person_ids: list[str] = Field(default_factory=list)  # photos showing all of these people
     has_unknown: bool | None = None  # has at least one face with person_id None
-    uploaded_from: datetime | None = None
+    uploaded_from: datetime | None = None  # from/to: both ends inclusive; naive times are UTC
     uploaded_to: datetime | None = None
     offset: int = Field(0, ge=0)
     limit: int = Field(50, ge=1, le=500)

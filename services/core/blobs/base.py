@@ -10,7 +10,8 @@ class BlobStore(ABC):
 
     ``put`` is atomic: a reader sees the old bytes or the new, never a partial object.
     ``get`` of a missing key raises ``services.core.errors.NotFound``; store outages raise
-    ``StoreUnavailable``. Keys must not start with '/' nor contain '..' segments (InvalidInput).
+    ``StoreUnavailable``. Keys must not start with '/' nor contain empty segments or segments starting
+    with '.', so no '..' (InvalidInput); dot names are reserved for the local store's temporary files.
     """
 
     @abstractmethod

@@ -74,7 +74,7 @@ class Catalog(ABC):
 
     @abstractmethod
     async def stalled_images(self, updated_before: datetime) -> list[ImageRecord]:
-        """Images in queued/detecting/classifying whose updated_at is older than the given time."""
+        """Images in queued/detecting/classifying whose updated_at is older than the given time, oldest first."""
 
     @abstractmethod
     async def delete_image(self, image_id: str) -> bool:
@@ -88,11 +88,13 @@ class Catalog(ABC):
         Faces that a person labelled and manual faces are kept; a new detection overlapping a kept
         face (IoU >= 0.5) is dropped; all other earlier detector faces are replaced by ``faces``.
         Updates the image's face_count. Returns all faces of the image in face order.
+        NotFound if the image is absent; InvalidInput for a face of another image.
         """
 
     @abstractmethod
     async def add_face(self, face: FaceRecord) -> FaceRecord:
-        """Insert or replace one face by id (manual boxes); updates the image's face_count."""
+        """Insert or replace one face by id (manual boxes); updates the image's face_count.
+        NotFound if its image or its person is absent."""
 
     @abstractmethod
     async def get_face(self, face_id: str) -> FaceRecord | None: ...
@@ -106,7 +108,8 @@ class Catalog(ABC):
 
     @abstractmethod
     async def set_model_label(self, face_id: str, person_id: str | None, model_version: str, confidence: float) -> bool:
-        """Label by a model; a no-op returning False when a person labelled the face. NotFound if absent."""
+        """Label by a model; a no-op returning False when a person labelled the face. NotFound if absent.
+        A person_id that no longer exists (deleted since the model was trained) is stored as unknown."""
 
     @abstractmethod
     async def set_person_label(self, face_id: str, person_id: str | None) -> FaceRecord:
@@ -119,7 +122,8 @@ class Catalog(ABC):
     # people
     @abstractmethod
     async def create_person(self, name: str) -> Person:
-        """Conflict if the name is taken (case-insensitive)."""
+        """Conflict if the name is taken (case-insensitive). Names are stored trimmed of surrounding
+        whitespace; an empty name is InvalidInput (also for rename_person)."""
 
     @abstractmethod
     async def get_person(self, person_id: str) -> Person | None: ...
@@ -130,7 +134,8 @@ class Catalog(ABC):
 
     @abstractmethod
     async def list_people(self) -> list[PersonSummary]:
-        """Every person with face count, image count and a cover face (a person-labelled face first)."""
+        """Every person with face count, image count and a cover face: the person-labelled face with
+        the smallest id, else their face with the smallest id, else None."""
 
     @abstractmethod
     async def rename_person(self, person_id: str, name: str) -> Person:
