@@ -105,30 +105,30 @@ class MongoCatalog(Catalog):
         self.url = url
         self.database_name: str = parsed.get("database") or DEFAULT_DATABASE
         self.where = ",".join(f"{host}:{port}" for host, port in parsed["nodelist"])
-        self._timeout_ms = server_timeout_ms
+        # A URL's own serverSelectionTimeoutMS wins; otherwise fail in seconds, not pymongo's 30.
+        self._client_options: dict[str, Any] = {"tz_aware": True, "tzinfo": UTC}
+        if "serverselectiontimeoutms" not in {key.lower() for key in parsed["options"]}:
+            self._client_options["serverSelectionTimeoutMS"] = server_timeout_ms
         self._client: AsyncIOMotorClient[Doc] | None = None
         self._db: AsyncIOMotorDatabase[Doc] | None = None
+        self._connecting = asyncio.Lock()  # first uses may race to connect: one client, not several
 
     # lifecycle
 
     async def connect(self) -> None:
-        if self._db is not None:
-            return
-        # A URL's own serverSelectionTimeoutMS wins; otherwise fail in seconds, not pymongo's 30.
-        options = {key.lower() for key in parse_uri(self.url)["options"]}
-        timeout: dict[str, Any] = {}
-        if "serverselectiontimeoutms" not in options:
-            timeout["serverSelectionTimeoutMS"] = self._timeout_ms
-        client: AsyncIOMotorClient[Doc] = AsyncIOMotorClient(self.url, tz_aware=True, tzinfo=UTC, **timeout)
-        database = client[self.database_name]
-        try:
-            for collection, indexes in _INDEXES.items():
-                for keys, options_ in indexes:
-                    await database[collection].create_index(keys, **options_)
-        except BaseException:
-            client.close()
-            raise
-        self._client, self._db = client, database
+        async with self._connecting:
+            if self._db is not None:
+                return
+            client: AsyncIOMotorClient[Doc] = AsyncIOMotorClient(self.url, **self._client_options)
+            database = client[self.database_name]
+            try:
+                for collection, indexes in _INDEXES.items():
+                    for keys, options in indexes:
+                        await database[collection].create_index(keys, **options)
+            except BaseException:
+                client.close()
+                raise
+            self._client, self._db = client, database
 
     async def close(self) -> None:
         if self._client is not None:
