@@ -18,7 +18,7 @@ from services.core.settings import Settings, get_settings
 from services.core.stores import Stores
 from services.gateway.errors import install_error_handlers
 from services.gateway.reconciler import run_reconciler
-from services.gateway.routes import downloads, health, images
+from services.gateway.routes import downloads, faces, health, image_edits, images, people
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent / "web"
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (images, downloads, health):
+    for module in (images, image_edits, faces, people, downloads, health):
         app.include_router(module.router)
     if WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")

@@ -1,0 +1,100 @@
+"""Request and response bodies for people, face labels and hand-drawn boxes."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+from typing import Annotated, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from services.core.domain import Box
+from services.gateway.schemas import FaceOut
+
+MAX_NAME_LENGTH = 100
+MIN_BOX_SIDE = 8
+# Control characters and line/paragraph separators; format characters (e.g. the zero-width joiner
+# inside emoji or Persian names) are fine.
+_FORBIDDEN_CATEGORIES = {"Cc", "Cs", "Zl", "Zp"}
+
+
+def _clean_name(value: str) -> str:
+    name = unicodedata.normalize("NFC", value).strip()
+    if not name:
+        raise ValueError("a name must not be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(f"a name must be at most {MAX_NAME_LENGTH} characters (this one has {len(name)})")
+    if any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in name):
+        raise ValueError("a name must not contain control characters such as tabs or line breaks")
+    return name
+
+
+PersonName = Annotated[
+    str,
+    AfterValidator(_clean_name),
+    Field(description=f"1 to {MAX_NAME_LENGTH} characters, no control characters; surrounding spaces are "
+                      "removed. Names compare case-insensitively.", examples=["Ben Affleck"]),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PersonIn(_Strict):
+    name: PersonName
+
+
+class PersonMergeIn(_Strict):
+    into: str = Field(description="Id of the person who remains; every face of this person moves to them.")
+
+
+class PersonOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    face_count: int = Field(description="Faces labelled as this person, by a human or a model.")
+    image_count: int = Field(description="Photos showing this person.")
+    cover_face_id: str | None = Field(description="A face to show for them, one a human labelled if any.")
+    cover_chip_url: str | None
+    photos_url: str = Field(description="GET this for the photos showing them.")
+
+
+class FacePage(BaseModel):
+    items: list[FaceOut]
+    offset: int
+    limit: int
+
+
+class FaceLabelIn(_Strict):
+    """Exactly one of the four fields: who this face is, or confirm the model's guess, or unknown."""
+
+    person_id: str | None = Field(None, description="Name the face as this existing person.")
+    name: PersonName | None = Field(None, description="Name the face; the person is created if nobody has "
+                                                      "this name yet (case-insensitively).")
+    confirm: bool = Field(False, description="Accept the current label (usually the model's guess) as a "
+                                             "person's, so no model changes it again.")
+    unknown: bool = Field(False, description="A person says this is nobody they know.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        given = [self.person_id is not None, self.name is not None, self.confirm, self.unknown]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of person_id, name, confirm: true or unknown: true")
+        return self
+
+
+class ManualFaceIn(_Strict):
+    box: Box = Field(description="Pixels in the upright photo (as shown); must lie inside it.")
+    person_id: str | None = Field(None, description="Who it is, if known: an existing person.")
+    name: PersonName | None = Field(None, description="Who it is, if known: created if new.")
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> Self:
+        if self.person_id is not None and self.name is not None:
+            raise ValueError("give person_id or name, not both")
+        if self.box.left < 0 or self.box.top < 0:
+            raise ValueError("the box must lie inside the photo (left and top at least 0)")
+        if self.box.width < MIN_BOX_SIDE or self.box.height < MIN_BOX_SIDE:
+            raise ValueError(f"the box must be at least {MIN_BOX_SIDE} pixels wide and high")
+        return self
