@@ -215,10 +215,10 @@ class MongoCatalog(Catalog):
         with concurrent writers the last refresh (which read every earlier write) is the one kept.
         """
         images, faces = await self._col("images"), await self._col("faces")
+        # No projection in find_one_and_*: FerretDB 1.x's findAndModify does not support one.
         bumped = await images.find_one_and_update(
-            {"_id": image_id}, {"$inc": {"faces_rev": 1}},
-            return_document=ReturnDocument.AFTER,
-        )  # fmt: skip
+            {"_id": image_id}, {"$inc": {"faces_rev": 1}}, return_document=ReturnDocument.AFTER
+        )
         if bumped is None:
             return
         count, people, unknown = 0, set(), False
