@@ -121,6 +121,45 @@ def run_embedded(tmp: Path, **settings: str | int | float) -> Iterator[Service]:
         service.stop()
 
 
+_cluster_count = 0
+
+
+def run_cluster(tmp: Path, redis_url: str, mongo_url: str, s3_url: str, detectors: int = 2, classifiers: int = 2,
+                **settings: str | int | float) -> Iterator[Service]:
+    """Gateway and workers as separate processes on the real Redis, FerretDB and MinIO; each cluster gets
+    its own Redis database, catalog database and bucket so clusters never see each other's data."""
+    global _cluster_count
+    _cluster_count += 1
+    n = _cluster_count
+    port = free_port()
+    env = base_env(
+        tmp / "data", port=port,
+        broker_url=redis_url.rsplit("/", 1)[0] + f"/{n % 16}",
+        catalog_url=mongo_url.rsplit("/", 1)[0] + f"/facetag_cluster_{n}_{os.getpid()}",
+        blob_url=s3_url.rsplit("/", 1)[0] + f"/cluster-{n}-{os.getpid()}",
+        **settings,
+    )
+    service = Service(url=f"http://127.0.0.1:{port}", data_dir=tmp / "data")
+    service.processes.append(start_facetag("gateway", ["gateway"], env, tmp))
+    for i in range(detectors):
+        service.processes.append(start_facetag(f"detector-{i + 1}", ["worker", "detector"], env, tmp))
+    for i in range(classifiers):
+        service.processes.append(start_facetag(f"classifier-{i + 1}", ["worker", "classifier"], env, tmp))
+    try:
+        service.wait_ready()
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster_service(tmp_path_factory: pytest.TempPathFactory, redis_url: str, mongo_url: str, s3_url: str
+                    ) -> Iterator[Service]:
+    """Gateway, 2 detectors and 2 classifiers as separate processes on real servers, for one test module."""
+    yield from run_cluster(tmp_path_factory.mktemp("cluster"), redis_url, mongo_url, s3_url,
+                           visibility_timeout=8, stalled_after=60)
+
+
 @pytest.fixture(scope="module")
 def embedded_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """``facetag serve`` on a free port with its own data folder, for one test module."""

@@ -8,7 +8,7 @@ import logging
 def setup_logging(level: str = "INFO", process: str = "facetag") -> None:
     logging.basicConfig(
         level=level.upper(),
-        format=f"%(asctime)s %(levelname)-7s {process} %(name)s: %(message)s",
+        format=f"%(asctime)s %(levelname)-7s {process}[%(process)d] %(name)s: %(message)s",
         datefmt="%Y-%m-%d %H:%M:%S",
         force=True,
     )

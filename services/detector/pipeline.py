@@ -48,6 +48,7 @@ class Detector:
             log.info("image %s is already %s; detection skipped", image_id, image.status.value)
             return
         await catalog.set_image_status(image_id, ImageStatus.detecting, count_attempt=True)
+        log.info("image %s: detecting (attempt %d)", image_id, image.attempts + 1)
         decoded = await self._load(image_id)
         found = self.finder.find(decoded.rgb)
         records = []
