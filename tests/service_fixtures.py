@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from servers import free_port, tail
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
