@@ -94,6 +94,7 @@ async def get_person(person_id: str, stores: StoresDep) -> PersonOut:
 @router.patch("/{person_id}", response_model=PersonOut, responses=_ERRORS,
               summary="Rename a person; the new name shows on every face and photo")
 async def rename_person(person_id: str, body: PersonIn, stores: StoresDep) -> PersonOut:
+    await person_or_404(stores.catalog, person_id)  # an unknown id is 404 even when the name is taken
     await stores.catalog.rename_person(person_id, body.name)
     return person_out(await summary_of(stores.catalog, person_id))
 

@@ -1,0 +1,100 @@
+"""Bad input: unknown ids are 404, bad names 422, every error is JSON {error, message}."""
+
+from __future__ import annotations
+
+import pytest
+from api_client import Api
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("GET", "/v1/people/{x}", None),
+    ("PATCH", "/v1/people/{x}", {"name": "Ben"}),
+    ("DELETE", "/v1/people/{x}", None),
+    ("GET", "/v1/people/{x}/faces", None),
+    ("GET", "/v1/faces/{x}", None),
+    ("PATCH", "/v1/faces/{x}", {"name": "Ben"}),
+    ("PATCH", "/v1/faces/{x}", {"unknown": True}),
+    ("DELETE", "/v1/faces/{x}", None),
+    ("POST", "/v1/images/{x}/faces", {"box": {"left": 0, "top": 0, "width": 20, "height": 20}}),
+    ("DELETE", "/v1/images/{x}", None),
+    ("GET", "/v1/images/{x}", None),
+])  # fmt: skip
+@pytest.mark.parametrize("unknown_id", ["0123456789abcdef0123456789abcdef", '{"$ne": ""}', ".*"])
+def test_unknown_ids_are_404(api: Api, method: str, path: str, body: dict[str, object] | None,
+                             unknown_id: str) -> None:
+    api.person("Ben")
+    api.add_face(api.add_image().id, 10)
+    response = api.client.request(method, path.replace("{x}", unknown_id), json=body)
+    assert response.status_code == 404, response.text
+    assert response.json()["error"] == "not_found"
+    assert response.json()["message"]
+
+
+BAD_NAMES = [
+    pytest.param("", id="empty"),
+    pytest.param("   ", id="blank"),
+    pytest.param("x" * 101, id="101-chars"),
+    pytest.param("  " + "x" * 101 + "  ", id="101-chars-padded"),
+    pytest.param("Ben\nAffleck", id="newline"),
+    pytest.param("Ben\tAffleck", id="tab"),
+    pytest.param("Ben\x00", id="nul"),
+    pytest.param("Ben\x1b[31m", id="escape"),
+    pytest.param("Ben\x7f", id="delete"),
+    pytest.param("Ben\u2028Affleck", id="line-separator"),
+    pytest.param(None, id="null"),
+    pytest.param(42, id="number"),
+    pytest.param({"$ne": ""}, id="operator-object"),
+    pytest.param(["Ben"], id="list"),
+]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_bad_names_are_422_everywhere(api: Api, name: object) -> None:
+    ben = api.person("Ben")
+    image = api.add_image()
+    face = api.add_face(image.id, 10)
+    box = {"left": 0, "top": 0, "width": 20, "height": 20}
+    for method, path, body in [
+        ("POST", "/v1/people", {"name": name}),
+        ("PATCH", f"/v1/people/{ben['id']}", {"name": name}),
+        ("PATCH", f"/v1/faces/{face.id}", {"name": name}),
+        ("POST", f"/v1/images/{image.id}/faces", {"box": box, "name": name}),
+    ]:
+        response = api.client.request(method, path, json=body)
+        if name is None and method == "POST" and "faces" in path:
+            assert response.status_code == 201  # no name: an unnamed box
+            continue
+        assert response.status_code == 422, (method, path, response.text)
+        assert response.json()["error"] == "invalid"
+        assert "name" in response.json()["message"]
+    assert [p["name"] for p in api.client.get("/v1/people").json()] == ["Ben"]
+    assert api.client.get(f"/v1/faces/{face.id}").json()["label_source"] is None
+
+
+@pytest.mark.parametrize("name", ["x" * 100, "Zoë Saldaña", "王菲", "Beyoncé", "O'Brien-Smith, Jr.",
+                                  "👩‍👩‍👧 family", '{"$ne": ""}', ".*", "Robert'); DROP TABLE people;--"])
+def test_unusual_but_fine_names_are_kept_as_given(api: Api, name: str) -> None:
+    created = api.person(name)
+    assert created["name"] == name
+    assert api.client.get(f"/v1/people/{created['id']}").json()["name"] == name
+    assert [p["name"] for p in api.client.get("/v1/people").json()] == [name]
+
+
+def test_a_body_that_is_not_json_is_422(api: Api) -> None:
+    response = api.client.post("/v1/people", content=b"name=Ben", headers={"content-type": "text/plain"})
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid"
+
+
+def test_openapi_documents_the_new_endpoints(api: Api) -> None:
+    paths = api.client.get("/openapi.json").json()["paths"]
+    for path, methods in {
+        "/v1/people": {"get", "post"},
+        "/v1/people/{person_id}": {"get", "patch", "delete"},
+        "/v1/people/{person_id}/merge": {"post"},
+        "/v1/people/{person_id}/faces": {"get"},
+        "/v1/faces/{face_id}": {"get", "patch", "delete"},
+        "/v1/images/{image_id}/faces": {"post"},
+        "/v1/images/{image_id}": {"get", "delete"},
+    }.items():
+        assert methods <= set(paths[path]), path
