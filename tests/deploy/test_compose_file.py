@@ -1,0 +1,58 @@
+"""docker-compose.yml and the image recipe: checked by structure (no Docker engine runs here)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKERS = ("detector", "classifier")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+def test_has_the_whole_cluster(compose: dict[str, Any]) -> None:
+    assert {"redis", "mongo", "minio", "minio-bucket", "gateway", *WORKERS} <= set(compose["services"])
+
+
+def test_facetag_services_share_one_image_built_from_deploy(compose: dict[str, Any]) -> None:
+    for name in ("gateway", *WORKERS):
+        service = compose["services"][name]
+        assert service["build"]["dockerfile"] == "deploy/Dockerfile" and service["build"]["context"] == "."
+        assert service["image"] == "facetag:latest"
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    for source in re.findall(r"^COPY (.+) \S+$", dockerfile, re.MULTILINE):
+        for path in source.split():
+            assert (ROOT / path).exists(), f"Dockerfile copies {path}, which is not in the repository"
+    assert "facetag models prepare" in dockerfile
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_workers_scale_by_replicas(compose: dict[str, Any], worker: str) -> None:
+    service = compose["services"][worker]
+    assert "container_name" not in service and "ports" not in service
+    assert service["command"] == ["facetag", "worker", worker]
+
+
+def test_services_reach_the_stores_by_service_name(compose: dict[str, Any]) -> None:
+    env = compose["services"]["gateway"]["environment"]
+    assert env["FACETAG_CATALOG_URL"].startswith("mongodb://mongo:27017/")
+    assert env["FACETAG_BROKER_URL"].startswith("redis://redis:6379/")
+    assert "@minio:9000/facetag" in env["FACETAG_BLOB_URL"]
+    bucket_job = " ".join(compose["services"]["minio-bucket"]["command"])
+    assert "mc mb --ignore-existing facetag/facetag" in bucket_job
+    depends = compose["services"]["gateway"]["depends_on"]
+    assert depends["minio-bucket"]["condition"] == "service_completed_successfully"
+
+
+def test_only_the_gateway_publishes_a_port(compose: dict[str, Any]) -> None:
+    published = {name for name, s in compose["services"].items() if s.get("ports") and not s.get("profiles")}
+    assert published == {"gateway"}
