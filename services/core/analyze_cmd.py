@@ -29,7 +29,7 @@ def run_analyze(paths: list[Path], settings: Settings, detector: str | None, ups
     failures = 0
     for path in paths:
         try:
-            image = decode_image(path.read_bytes(), settings.max_pixels, name=path.name)
+            image = decode_image(path.read_bytes(), settings.max_pixels)
             faces = analyzer.analyze(image.rgb)
             results.append({"file": str(path), "width": image.width, "height": image.height,
                             "faces": [_face_json(f) for f in faces]})

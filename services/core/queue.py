@@ -39,7 +39,8 @@ def make_celery(settings: Settings) -> Celery:
         folder = settings.broker_dir / "messages"
         folder.mkdir(parents=True, exist_ok=True)
         broker = "filesystem://"
-        transport_options.update(data_folder_in=str(folder), data_folder_out=str(folder), polling_interval=0.2)
+        transport_options.update(data_folder_in=str(folder), data_folder_out=str(folder), polling_interval=0.2,
+                                 control_folder=str(settings.broker_dir / "control"))
     else:
         broker = settings.broker_url
     app.conf.update(

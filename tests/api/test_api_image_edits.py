@@ -115,7 +115,9 @@ def test_delete_a_photo_with_its_blobs_and_faces(api: Api) -> None:
 
 def test_an_uploaded_photo_can_be_deleted_and_uploaded_again(api: Api) -> None:
     buffer = io.BytesIO()
-    Image.new("RGB", (64, 48), (200, 120, 40)).save(buffer, "JPEG")
+    orange = Image.new("RGB", (64, 48), (200, 120, 40))
+    orange.paste((20, 20, 20), (0, 0, 16, 16))  # a flat image would be refused as blank
+    orange.save(buffer, "JPEG")
     data = buffer.getvalue()
     first = api.client.post("/v1/images", files={"file": ("orange.jpg", data, "image/jpeg")})
     assert first.status_code == 202, first.text

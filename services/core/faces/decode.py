@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
-from pathlib import PurePath
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,9 +15,7 @@ from services.core.errors import InvalidInput
 MIN_SIDE = 32
 ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "BMP": "image/bmp",
                     "TIFF": "image/tiff", "GIF": "image/gif"}
-_EXTENSIONS = {".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
-               ".tif": "TIFF", ".tiff": "TIFF", ".gif": "GIF"}
-_MEDIA_TYPES = {media: fmt for fmt, media in ACCEPTED_FORMATS.items()} | {"image/jpg": "JPEG"}
+FLAT_TOLERANCE = 2  # grey levels; a flat image saved as JPEG wobbles by about one
 
 
 class ImageDecodeError(InvalidInput):
@@ -48,19 +45,6 @@ class DecodedImage:
         return ACCEPTED_FORMATS[self.format]
 
 
-def _declared_format(name: str | None, media_type: str | None) -> tuple[str | None, str]:
-    """The format a file claims to be by its name or declared type, and what made that claim."""
-    if media_type:
-        fmt = _MEDIA_TYPES.get(media_type.split(";")[0].strip().lower())
-        if fmt:
-            return fmt, f"declared type {media_type}"
-    if name:
-        suffix = PurePath(name).suffix.lower()
-        if suffix in _EXTENSIONS:
-            return _EXTENSIONS[suffix], f"name {PurePath(name).name}"
-    return None, ""
-
-
 def _to_rgb(img: Image.Image) -> NDArray[np.uint8]:
     mode = img.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
@@ -79,13 +63,10 @@ def _to_rgb(img: Image.Image) -> NDArray[np.uint8]:
     return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
 
 
-def decode_image(
-    data: bytes, max_pixels: int, *, name: str | None = None, media_type: str | None = None
-) -> DecodedImage:
+def decode_image(data: bytes, max_pixels: int) -> DecodedImage:
     """Decode fully (so truncation is caught), apply EXIF orientation, convert to RGB.
 
-    ``name`` and ``media_type`` are what the uploader said the file is; when they name an image
-    format that differs from the content, the upload is refused rather than guessed at.
+    The content alone decides what the file is: a PNG named ``.jpg`` is read as the PNG it is.
     """
     if not data:
         raise ImageDecodeError("empty", "The file is empty (0 bytes); choose a photo file.", 400)
@@ -106,14 +87,6 @@ def decode_image(
     if fmt not in ACCEPTED_FORMATS:
         raise ImageDecodeError("unsupported_format", f"{fmt or 'This'} images are not supported; send a JPEG, "
                                "PNG, WebP, BMP, TIFF or GIF.", 415)
-    claimed, claim_source = _declared_format(name, media_type)
-    if claimed and claimed != fmt:
-        raise ImageDecodeError(
-            "type_mismatch",
-            f"The file's {claim_source} says {claimed}, but its content is a {fmt} image; "
-            f"fix the name or type and upload it again.",
-            415,
-        )
     width, height = img.size
     if width * height > max_pixels:
         raise ImageDecodeError(
@@ -139,4 +112,7 @@ def decode_image(
                 "truncated", f"The {fmt} file is cut off before its end (incomplete upload or copy); "
                 "upload the complete file.") from None
         raise ImageDecodeError("corrupt", f"The {fmt} file is damaged and cannot be decoded: {exc}.") from None
+    if int(np.ptp(rgb.reshape(-1, 3), axis=0).max()) <= FLAT_TOLERANCE:
+        raise ImageDecodeError("blank", f"The {width}x{height} image is one flat colour: there is nothing in it to "
+                               "tag. Check that the right file was chosen.")
     return DecodedImage(rgb=rgb, format=fmt)

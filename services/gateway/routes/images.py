@@ -54,9 +54,7 @@ async def upload_image(
     file: Annotated[UploadFile, File(description="The photo: JPEG, PNG, WebP, BMP, TIFF or GIF.")],
 ) -> ImageOut:
     data = await _read_limited(file, settings.max_upload_bytes)
-    decoded = await asyncio.to_thread(
-        decode_image, data, settings.max_pixels, name=file.filename, media_type=file.content_type
-    )
+    decoded = await asyncio.to_thread(decode_image, data, settings.max_pixels)
     image = ImageRecord(
         id=new_id(),
         sha256=hashlib.sha256(data).hexdigest(),
