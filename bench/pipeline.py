@@ -24,11 +24,11 @@ from common import REPO, facedata, load_rgb
 from tqdm import tqdm
 
 sys.path.insert(0, str(REPO / "tests"))
-import servers  # noqa: E402  (the test harness starts the real servers)
-from service_fixtures import Service, run_cluster, run_embedded  # noqa: E402
+import servers
+from service_fixtures import Service, run_cluster, run_embedded
 
-from services.core.faces.analyzer import Descriptors, FaceAnalyzer, FaceFinder  # noqa: E402
-from services.core.settings import Settings  # noqa: E402
+from services.core.faces.analyzer import Descriptors, FaceAnalyzer, FaceFinder
+from services.core.settings import Settings
 
 
 def pick_photos(count: int) -> list[Path]:
