@@ -18,7 +18,8 @@ from services.core.settings import Settings, get_settings
 from services.core.stores import Stores
 from services.gateway.errors import install_error_handlers
 from services.gateway.reconciler import run_reconciler
-from services.gateway.routes import downloads, faces, health, image_edits, images, people
+from services.gateway.upload_limit import install_upload_limit
+from services.gateway.routes import admin, downloads, faces, health, image_edits, images, jobs, people
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent / "web"
@@ -50,7 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (images, image_edits, faces, people, downloads, health):
+    install_upload_limit(app, settings.max_upload_bytes)
+    for module in (images, image_edits, faces, people, downloads, health, jobs, admin):
         app.include_router(module.router)
     if WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")

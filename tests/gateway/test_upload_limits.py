@@ -1,0 +1,38 @@
+"""Upload size limits: refused with 413 and a message, whether the size is declared or only counted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.core.settings import Settings
+from services.gateway.app import create_app
+
+LIMIT = 200_000
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(data_dir=tmp_path, max_upload_bytes=LIMIT))) as c:
+        yield c
+
+
+def test_declared_oversize_is_refused_before_reading(client: TestClient) -> None:
+    response = client.post("/v1/images", files={"file": ("big.jpg", b"\xff" * (LIMIT + 100_000), "image/jpeg")})
+    assert response.status_code == 413
+    assert response.json() == {"error": "too_large", "message": response.json()["message"]}
+    assert f"{LIMIT:,}" in response.json()["message"]
+
+
+def test_counted_oversize_is_refused(client: TestClient) -> None:
+    response = client.post("/v1/images", files={"file": ("big.jpg", b"\xff" * (LIMIT + 10), "image/jpeg")})
+    assert response.status_code == 413 and "upload limit" in response.json()["message"]
+    assert client.get("/v1/images").json()["total"] == 0
+
+
+def test_missing_file_field_says_so(client: TestClient) -> None:
+    response = client.post("/v1/images", data={"other": "x"})
+    assert response.status_code == 422 and "file" in response.json()["message"]
