@@ -42,14 +42,15 @@ def worker_context() -> WorkerContext:
     return WorkerContext(get_settings())
 
 
-def run_image_task(task: Task, image_id: str, work: Coroutine[Any, Any, None], *, fail_image: bool = True) -> None:
+def run_image_task(
+    ctx: WorkerContext, task: Task, image_id: str, work: Coroutine[Any, Any, None], *, fail_image: bool = True
+) -> None:
     """Run one stage for one image with the service's retry policy.
 
     A bad image fails at once with its reason; anything else (a store outage, a crash in a library)
     is retried with exponential backoff, and after the last retry the image is marked failed
     (``fail_image``; tasks on a single face only log it, the photo itself is fine).
     """
-    ctx = worker_context()
     settings = ctx.settings
     try:
         _ = ctx.stores  # opened here, outside the loop: the work coroutine runs inside it

@@ -23,9 +23,9 @@ def warm_up() -> None:
 
 @app.task(name=DETECT_IMAGE, bind=True)
 def detect_image(self: Task, image_id: str) -> None:
-    run_image_task(self, image_id, detector().detect(image_id))
+    run_image_task(worker_context(), self, image_id, detector().detect(image_id))
 
 
 @app.task(name=PREPARE_FACE, bind=True)
 def prepare_face(self: Task, face_id: str, image_id: str) -> None:
-    run_image_task(self, image_id, detector().prepare_face(face_id), fail_image=False)
+    run_image_task(worker_context(), self, image_id, detector().prepare_face(face_id), fail_image=False)

@@ -1,0 +1,89 @@
+"""The workers' failure policy on real stores: bad images fail at once with their reason,
+transient errors are retried with backoff, and after the last retry the photo is failed, not lost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from services.core import blob_layout
+from services.core.domain import ImageRecord, ImageStatus, new_id
+from services.core.settings import Settings
+from services.core.worker_runtime import WorkerContext, run_image_task
+from services.detector.pipeline import Detector
+
+
+class RetryRequested(Exception):
+    pass
+
+
+def _task(retries: int) -> Any:
+    """The two things the policy reads from a bound Celery task: its retry count and ``retry``."""
+    calls: list[float] = []
+
+    def retry(exc: Exception, countdown: float) -> RetryRequested:
+        calls.append(countdown)
+        return RetryRequested(str(exc))
+
+    return SimpleNamespace(request=SimpleNamespace(retries=retries), retry=retry, countdowns=calls)
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> WorkerContext:
+    return WorkerContext(Settings(data_dir=tmp_path, task_max_retries=3, task_retry_backoff=2.0))
+
+
+def _queued_image(ctx: WorkerContext, original: bytes | None) -> str:
+    image = ImageRecord(id=new_id(), sha256=new_id(), filename="x.jpg", content_type="image/jpeg")
+    ctx.run(ctx.stores.catalog.add_image(image))
+    if original is not None:
+        ctx.stores.blobs.put(blob_layout.original(image.id), original)
+    return image.id
+
+
+def _image(ctx: WorkerContext, image_id: str) -> ImageRecord:
+    image = ctx.run(ctx.stores.catalog.get_image(image_id))
+    assert image is not None
+    return image
+
+
+def test_damaged_original_fails_at_once_with_its_reason(ctx: WorkerContext, facedata: Path) -> None:
+    damaged = (facedata / "bad" / "broken" / "truncated_half_madonna.jpg").read_bytes()
+    image_id = _queued_image(ctx, damaged)
+    task = _task(retries=0)
+    run_image_task(ctx, task, image_id, Detector(ctx, celery=None).detect(image_id))  # type: ignore[arg-type]
+    image = _image(ctx, image_id)
+    assert image.status == ImageStatus.failed and "cut off" in (image.error or "")
+    assert task.countdowns == []
+
+
+def test_missing_original_fails_with_a_reason(ctx: WorkerContext) -> None:
+    image_id = _queued_image(ctx, None)
+    run_image_task(ctx, _task(0), image_id, Detector(ctx, celery=None).detect(image_id))  # type: ignore[arg-type]
+    image = _image(ctx, image_id)
+    assert image.status == ImageStatus.failed and image.error
+
+
+async def _store_outage() -> None:
+    raise ConnectionError("catalog at 10.0.0.9:27017 did not answer")
+
+
+def test_transient_error_is_retried_with_doubling_backoff(ctx: WorkerContext) -> None:
+    image_id = _queued_image(ctx, b"")
+    for retries, expected in ((0, 2.0), (1, 4.0), (2, 8.0)):
+        task = _task(retries)
+        with pytest.raises(RetryRequested, match="did not answer"):
+            run_image_task(ctx, task, image_id, _store_outage())
+        assert task.countdowns == [expected]
+    assert _image(ctx, image_id).status == ImageStatus.queued
+
+
+def test_after_the_last_retry_the_photo_is_failed_with_the_reason(ctx: WorkerContext) -> None:
+    image_id = _queued_image(ctx, b"")
+    run_image_task(ctx, _task(retries=3), image_id, _store_outage())
+    image = _image(ctx, image_id)
+    assert image.status == ImageStatus.failed
+    assert "did not answer" in (image.error or "") and "after 4 attempts" in (image.error or "")
