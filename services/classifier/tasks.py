@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from functools import cache
 
+import numpy as np
 from celery import Task
 
 from services.classifier.identity import DescriptorOnly, IdentityModel
+from services.classifier.model_holder import ModelHolder, PublishedModel
 from services.classifier.pipeline import Classifier
+from services.core.blobs import open_blobs
+from services.core.catalog import FaceQuery
 from services.core.celery_app import app
 from services.core.faces.analyzer import Descriptors
-from services.core.queue import CLASSIFY_IMAGE
+from services.core.queue import CLASSIFY_IMAGE, RETAG_FACES, send
 from services.core.worker_runtime import run_image_task, worker_context
+
+log = logging.getLogger(__name__)
+RETAG_CHUNK = 250
+RETAG_PAGE = 2000
 
 
 @cache
@@ -20,14 +30,95 @@ def _descriptor_only() -> IdentityModel:
 
 
 @cache
+def model_holder() -> ModelHolder:
+    settings = worker_context().settings
+    return ModelHolder(settings, open_blobs(settings.blob_url), _descriptor_only)
+
+
+@cache
 def classifier() -> Classifier:
-    return Classifier(worker_context(), _descriptor_only)
+    return Classifier(worker_context(), model_holder().current)
 
 
 def warm_up() -> None:
-    _descriptor_only()
+    holder = model_holder()
+    holder.check()  # the current published model, or descriptors only; fails here if neither loads
+    holder.start()
 
 
 @app.task(name=CLASSIFY_IMAGE, bind=True)
 def classify_image(self: Task, image_id: str, face_ids: list[str] | None = None) -> None:
-    run_image_task(self, image_id, classifier().classify(image_id, face_ids), fail_image=face_ids is None)
+    run_image_task(worker_context(), self, image_id, classifier().classify(image_id, face_ids),
+                   fail_image=face_ids is None)
+
+
+async def _plan_retag(version: str) -> int:
+    """Queue every face whose label a person did not set, in chunks, for the classifier workers."""
+    ctx = worker_context()
+    offset, queued, chunk = 0, 0, []
+    while True:
+        page = await ctx.stores.catalog.list_faces(FaceQuery(with_descriptor=True, offset=offset, limit=RETAG_PAGE))
+        for face in page:
+            if not face.human_labelled:
+                chunk.append(face.id)
+            if len(chunk) >= RETAG_CHUNK:
+                await asyncio.to_thread(send, app, RETAG_FACES, version, chunk)
+                queued, chunk = queued + len(chunk), []
+        if len(page) < RETAG_PAGE:
+            break
+        offset += RETAG_PAGE
+    if chunk:
+        await asyncio.to_thread(send, app, RETAG_FACES, version, chunk)
+        queued += len(chunk)
+    return queued
+
+
+async def _retag(face_ids: list[str]) -> tuple[str | None, int]:
+    ctx = worker_context()
+    catalog = ctx.stores.catalog
+    model = model_holder().current()
+    if not isinstance(model, PublishedModel):
+        return None, 0
+    faces = [f for f in [await catalog.get_face(fid) for fid in face_ids]
+             if f is not None and not f.human_labelled and f.descriptor is not None]
+    if not faces:
+        return model.version, 0
+    people, confidences = model.predict_descriptors(np.array([f.descriptor for f in faces], dtype=np.float32))
+    changed = 0
+    assert model.version is not None
+    for face, person, conf in zip(faces, people, confidences, strict=True):
+        changed += person != face.person_id
+        await catalog.set_model_label(face.id, person, model.version, conf)
+    return model.version, changed
+
+
+@app.task(name=RETAG_FACES, bind=True)
+def retag_faces(self: Task, version: str, face_ids: list[str] | None = None) -> None:
+    """Tag faces again with a newly current model; never a face a person labelled.
+
+    Without face ids: plan the work (list the faces, queue chunks). The face's stored descriptor is
+    reused, so only the model's head runs.
+    """
+    ctx = worker_context()
+    try:
+        _ = ctx.stores
+        if face_ids is None:
+            queued = ctx.run(_plan_retag(version))
+            log.info("re-tagging %d face(s) with model %s", queued, version)
+            return
+        model_holder().ensure(version)
+        served, changed = ctx.run(_retag(face_ids))
+        if served is None:
+            log.warning("cannot re-tag with %s: this worker serves no published model (see its heartbeat)", version)
+            return
+        if served != version:
+            log.info("model %s was asked for, %s is current: re-tagged with %s", version, served, served)
+        log.info("re-tagged %d face(s) with %s, %d changed", len(face_ids), served, changed)
+    except Exception as exc:
+        retries = self.request.retries
+        if retries >= ctx.settings.task_max_retries:
+            log.exception("re-tagging with %s gave up after %d retries", version, retries)
+            return
+        delay = ctx.settings.task_retry_backoff * 2**retries
+        log.warning("re-tagging with %s: %s: %s; retry in %.0fs", version, type(exc).__name__, exc, delay)
+        raise self.retry(exc=exc, countdown=delay) from exc

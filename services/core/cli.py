@@ -56,6 +56,18 @@ def _worker(args: argparse.Namespace) -> int:
     return run_worker(args.kind)
 
 
+def _beat(_args: argparse.Namespace) -> int:
+    from services.core.worker_cmd import run_beat
+
+    return run_beat()
+
+
+def _import(args: argparse.Namespace) -> int:
+    from services.core.import_cmd import run_import
+
+    return run_import(args.folder, args.url, get_settings(), timeout=args.timeout, progress=not args.no_progress)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facetag", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -75,8 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
     gateway.set_defaults(func=_gateway)
 
     worker = sub.add_parser("worker", help="run one worker process (configured by FACETAG_* variables)")
-    worker.add_argument("kind", choices=["detector", "classifier"])
+    worker.add_argument("kind", choices=["detector", "classifier", "trainer"])
     worker.set_defaults(func=_worker)
+
+    beat = sub.add_parser("beat", help="send scheduled retraining (FACETAG_TRAIN_SCHEDULE, cron syntax, UTC)")
+    beat.set_defaults(func=_beat)
+
+    imp = sub.add_parser("import", help="upload a folder with a folder per person and name the faces")
+    imp.add_argument("folder", type=Path, help="e.g. photos/ with photos/Ada/*.jpg, photos/Grace/*.jpg: each "
+                     "photo's face (the largest, if several) is named after its folder")
+    imp.add_argument("--url", help="the running service (default http://FACETAG_HOST:FACETAG_PORT)")
+    imp.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the photos to be "
+                     "processed (default 600)")
+    imp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    imp.set_defaults(func=_import)
 
     models = sub.add_parser("models", help="prepare the face models from installed packages")
     models_sub = models.add_subparsers(dest="action", required=True)

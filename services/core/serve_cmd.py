@@ -36,12 +36,29 @@ class Child:
         log.info("started %s (pid %d)", self.name, self.process.pid)
 
 
-def _children(detectors: int, classifiers: int) -> list[Child]:
+def _children(detectors: int, classifiers: int, beat: bool = False) -> list[Child]:
     base = [sys.executable, "-m", "services.core.cli"]
     out = [Child("gateway", [*base, "gateway"])]
     out += [Child(f"detector-{i + 1}", [*base, "worker", "detector"]) for i in range(detectors)]
     out += [Child(f"classifier-{i + 1}", [*base, "worker", "classifier"]) for i in range(classifiers)]
+    out.append(Child("trainer", [*base, "worker", "trainer"]))
+    if beat:
+        out.append(Child("beat", [*base, "beat"]))
     return out
+
+
+def _admin_keys(settings: Settings) -> tuple[str, str]:
+    """The admin keys to use, and a line for the operator. Without FACETAG_ADMIN_KEYS the embedded
+    service makes one key, kept in the data folder (readable by its owner only)."""
+    if settings.admin_key_set:
+        return settings.admin_keys, "Admin API keys: from FACETAG_ADMIN_KEYS."
+    path = settings.data_dir / "admin.key"
+    if not path.is_file():
+        import secrets
+
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(24) + "\n")
+    return path.read_text().strip(), f"Admin API key (header X-Admin-Key): in {path}."
 
 
 def run_serve(settings: Settings, detectors: int = 1, classifiers: int = 1) -> int:
@@ -52,7 +69,17 @@ def run_serve(settings: Settings, detectors: int = 1, classifiers: int = 1) -> i
     env = {**os.environ, "FACETAG_DATA_DIR": str(settings.data_dir), "FACETAG_HOST": settings.host,
            "FACETAG_PORT": str(settings.port), "FACETAG_CATALOG_URL": settings.catalog_url,
            "FACETAG_BLOB_URL": settings.blob_url, "FACETAG_BROKER_URL": settings.broker_url}
-    children = _children(detectors, classifiers)
+    env["FACETAG_ADMIN_KEYS"], admin_line = _admin_keys(settings)
+    if settings.train_schedule.strip():
+        from services.core.errors import InvalidInput
+        from services.trainer.schedule import parse_cron
+
+        try:
+            parse_cron(settings.train_schedule)  # a typo fails here, with the reason, not in a restart loop
+        except InvalidInput as exc:
+            log.error("%s", exc)
+            return 2
+    children = _children(detectors, classifiers, beat=bool(settings.train_schedule.strip()))
     stopping = False
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -65,7 +92,7 @@ def run_serve(settings: Settings, detectors: int = 1, classifiers: int = 1) -> i
     for child in children:
         child.start(env)
     print(f"Facetag is running: open http://{settings.host}:{settings.port}/ (API docs at /docs). "
-          f"Data in {settings.data_dir}. Ctrl-C stops it.", flush=True)
+          f"Data in {settings.data_dir}. {admin_line} Ctrl-C stops it.", flush=True)
     try:
         while not stopping:
             time.sleep(0.5)

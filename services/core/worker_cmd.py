@@ -7,13 +7,14 @@ import logging
 import os
 import socket
 
-from services.core.queue import CLASSIFY_QUEUE, DETECT_QUEUE
+from services.core.queue import CLASSIFY_QUEUE, DETECT_QUEUE, TRAIN_QUEUE
 
 log = logging.getLogger(__name__)
 
 WORKERS = {
     "detector": ("services.detector.tasks", DETECT_QUEUE),
     "classifier": ("services.classifier.tasks", CLASSIFY_QUEUE),
+    "trainer": ("services.trainer.tasks", TRAIN_QUEUE),
 }
 
 
@@ -32,3 +33,28 @@ def run_worker(kind: str) -> int:
                      "--without-heartbeat", "--loglevel", logging.getLevelName(logging.getLogger().level)])
     return 0
 
+
+def run_beat() -> int:
+    """``facetag beat``: Celery beat sending the retraining task on ``FACETAG_TRAIN_SCHEDULE``."""
+    from celery.apps.beat import Beat
+
+    from services.core.celery_app import app
+    from services.core.errors import InvalidInput
+    from services.core.settings import get_settings
+    from services.trainer.schedule import beat_schedule, schedule_file
+
+    settings = get_settings()
+    try:
+        schedule = beat_schedule(settings)
+    except InvalidInput as exc:
+        log.error("%s", exc)
+        return 2
+    if not schedule:
+        log.error("FACETAG_TRAIN_SCHEDULE is empty: nothing to schedule. Set it to a cron expression, "
+                  "e.g. '0 3 * * *' (03:00 UTC daily)")
+        return 2
+    app.conf.beat_schedule = schedule
+    log.info("beat: retraining on %r (UTC)", settings.train_schedule)
+    Beat(app=app, schedule=str(schedule_file(settings)), loglevel=logging.getLevelName(logging.getLogger().level),
+         quiet=True).run()
+    return 0

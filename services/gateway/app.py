@@ -18,8 +18,8 @@ from services.core.settings import Settings, get_settings
 from services.core.stores import Stores
 from services.gateway.errors import install_error_handlers
 from services.gateway.reconciler import run_reconciler
-from services.gateway.upload_limit import install_upload_limit
 from services.gateway.routes import admin, downloads, faces, health, image_edits, images, jobs, people
+from services.gateway.upload_limit import install_upload_limit
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent / "web"

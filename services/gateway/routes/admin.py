@@ -1,0 +1,161 @@
+"""Admin API: datasets, training, the model registry and the workers. Every endpoint needs an admin key."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.core import registry as reg
+from services.core.domain import Job, new_id
+from services.core.errors import Conflict, NotFound
+from services.core.queue import COLLECT_DATASET, RETAG_FACES, TRAIN_MODEL, send
+from services.gateway.auth import AdminDep
+from services.gateway.deps import CeleryDep, SettingsDep, StoresDep
+from services.gateway.schemas import ErrorOut
+
+log = logging.getLogger(__name__)
+_ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorOut} for code in (401, 403, 404, 409, 422, 503)}
+router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[AdminDep], responses=_ERRORS)
+
+
+LabelSourceName = Literal["person", "model"]
+
+
+def _person_only() -> list[LabelSourceName]:
+    return ["person"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetIn(_Strict):
+    since: datetime | None = Field(None, description="Only faces labelled at or after this time (ISO 8601).")
+    label_sources: list[LabelSourceName] = Field(
+        default_factory=_person_only, min_length=1,
+        description="Whose labels to include: person (default) and/or model.")
+
+
+class TrainIn(_Strict):
+    force: bool = Field(False, description="Publish even if the new model is worse than the current one on the "
+                                           "same held-out faces, or train although nothing changed.")
+    threshold: float | None = Field(None, gt=0.0, le=2.0, description="Use this distance threshold instead of "
+                                                                      "calibrating one (experts only).")
+    holdout_percent: int = Field(20, ge=5, le=50, description="Share of faces held out for calibration and "
+                                                              "comparison (chosen by face id, stable).")
+    max_exemplars: int = Field(128, ge=1, le=2000, description="At most this many faces per person in the model.")
+
+
+class ModelOut(reg.ModelManifest):
+    current: bool = False
+    model_url: str = ""
+
+
+class ModelList(BaseModel):
+    current: reg.CurrentPointer | None
+    items: list[ModelOut] = Field(description="Every stored version, newest first.")
+
+
+class CurrentIn(_Strict):
+    version: str = Field(description="The version to serve, e.g. v3 (rollback or forcing a kept version).",
+                         examples=["v1"])
+    reason: str = Field("", max_length=500, description="Recorded with the pointer.")
+
+
+class WorkersOut(BaseModel):
+    items: list[reg.WorkerBeat]
+
+
+async def _start_job(stores: StoresDep, celery: CeleryDep, response: Response, kind: str, task: str,
+                     params: dict[str, object]) -> Job:
+    job = await stores.catalog.create_job(Job(id=new_id(), kind=kind, params=params))
+    try:
+        await asyncio.to_thread(send, celery, task, job.id, params)
+    except Exception as exc:
+        await stores.catalog.update_job(job.id, message=f"could not be queued yet: {exc}")
+        raise
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return job
+
+
+@router.post("/datasets", status_code=202, response_model=Job,
+             summary="Collect labelled face chips into a zip with a manifest (a background job)",
+             description="Follow the job at /v1/jobs/{id}; when done its result has the download_url.")
+async def collect_dataset(body: DatasetIn, response: Response, stores: StoresDep, celery: CeleryDep) -> Job:
+    params: dict[str, object] = {"since": body.since.isoformat() if body.since else None,
+                                 "label_sources": list(body.label_sources)}
+    return await _start_job(stores, celery, response, "dataset", COLLECT_DATASET, params)
+
+
+@router.get("/datasets/{job_id}/download", response_class=Response,
+            responses={200: {"content": {"application/zip": {}}}},
+            summary="The zip of a finished dataset job")
+async def download_dataset(job_id: str, stores: StoresDep) -> Response:
+    job = await stores.catalog.get_job(job_id)
+    if job is None or job.kind != "dataset":
+        raise NotFound(f"No dataset job with id {job_id!r}.")
+    key = job.result.get("zip_key")
+    if job.state.value != "done" or not key:
+        raise Conflict(f"Dataset job {job_id} is {job.state.value} ({job.message or 'waiting'}); "
+                       "download it once GET /v1/jobs/{id} says done.")
+    data = await asyncio.to_thread(stores.blobs.get, str(key))
+    return Response(data, media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="facetag-dataset-{job_id}.zip"'})
+
+
+@router.post("/train", status_code=202, response_model=Job,
+             summary="Train a model on every person-labelled face and publish it if it is not worse")
+async def train(response: Response, stores: StoresDep, celery: CeleryDep, body: TrainIn | None = None) -> Job:
+    body = body or TrainIn()
+    params: dict[str, object] = {**body.model_dump(), "trigger": "api"}
+    return await _start_job(stores, celery, response, "train", TRAIN_MODEL, params)
+
+
+@router.get("/models", response_model=ModelList, summary="Every model version and which one is current")
+async def list_models(stores: StoresDep) -> ModelList:
+    registry = reg.Registry(stores.blobs)
+    current = await asyncio.to_thread(registry.current)
+    manifests = await asyncio.to_thread(registry.manifests)
+    items = [ModelOut(**m.model_dump(), current=current is not None and current.version == m.version,
+                      model_url=f"/v1/admin/models/{m.version}")
+             for m in reversed(manifests)]
+    return ModelList(current=current, items=items)
+
+
+@router.get("/models/{version}", response_model=ModelOut, summary="One model version's manifest")
+async def get_model(version: str, stores: StoresDep) -> ModelOut:
+    registry = reg.Registry(stores.blobs)
+    manifest = await asyncio.to_thread(registry.manifest, version)
+    current = await asyncio.to_thread(registry.current)
+    return ModelOut(**manifest.model_dump(), current=current is not None and current.version == version,
+                    model_url=f"/v1/admin/models/{version}")
+
+
+@router.put("/models/current", response_model=reg.CurrentPointer,
+            summary="Serve another stored version (rollback); the file is verified first",
+            description="Classifier workers switch within seconds; faces a model labelled are tagged again.")
+async def set_current(body: CurrentIn, stores: StoresDep, settings: SettingsDep, celery: CeleryDep
+                      ) -> reg.CurrentPointer:
+    registry = reg.Registry(stores.blobs)
+    reason = body.reason or "set by an admin"
+    try:
+        pointer = await asyncio.to_thread(registry.set_current, body.version, reason)
+    except reg.ModelCorrupt as exc:
+        raise Conflict(f"Model {body.version} cannot be served: {exc}. Pick another version.") from exc
+    await asyncio.to_thread(reg.announce, settings, body.version)
+    try:
+        await asyncio.to_thread(send, celery, RETAG_FACES, body.version)
+    except Exception as exc:
+        log.warning("could not queue re-tagging for %s: %s", body.version, exc)
+    log.info("current model set to %s by an admin (%s)", body.version, reason)
+    return pointer
+
+
+@router.get("/workers", response_model=WorkersOut, summary="Classifier workers heard from lately, and their model")
+async def workers(stores: StoresDep) -> WorkersOut:
+    return WorkersOut(items=await asyncio.to_thread(reg.read_beats, stores.blobs))

@@ -1,0 +1,321 @@
+"""The trainer: labelled descriptors -> fit -> ONNX -> compare with the current model -> publish.
+
+The order of writes is what keeps classifiers safe: a version's model file, then its manifest, and
+only then (if it is not worse, or if forced) the current pointer. A crash anywhere before the pointer
+leaves the current model untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from celery import Celery
+from numpy.typing import NDArray
+
+from services.core import registry as reg
+from services.core.catalog import FaceQuery
+from services.core.domain import Job, JobState, new_id, utcnow
+from services.core.errors import FacetagError, InvalidInput, NotFound
+from services.core.faces.analyzer import Descriptors
+from services.core.faces.model_files import DESCRIPTOR_FILE, prepare_descriptor_model
+from services.core.image_codec import decode_png
+from services.core.queue import RETAG_FACES, send
+from services.core.worker_runtime import WorkerContext
+from services.trainer import dataset
+from services.trainer.fit import FitParams, FitResult, LabelledSet, evaluate_predictions, fit
+from services.trainer.onnx_head import extract_head, merge_head
+
+log = logging.getLogger(__name__)
+TRAIN_JOB = "train"
+DATASET_JOB = "dataset"
+TOLERANCE = 1e-9  # "not worse": equal accuracy on the same held-out faces is enough
+
+
+class NothingToLearn(FacetagError):
+    """Too few labelled faces; the message says what to do."""
+
+
+@dataclass
+class TrainRequest:
+    force: bool = False
+    threshold: float | None = None
+    holdout_percent: int = 20
+    max_exemplars: int = 128
+    trigger: str = "api"
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | None) -> TrainRequest:
+        params = params or {}
+        known = {k: params[k] for k in ("force", "threshold", "holdout_percent", "max_exemplars", "trigger")
+                 if k in params and params[k] is not None}
+        return cls(**known)
+
+    def fit_params(self) -> FitParams:
+        return FitParams(holdout_percent=self.holdout_percent, max_exemplars=self.max_exemplars,
+                         threshold=self.threshold)
+
+
+def _head_session(model_bytes: bytes) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(extract_head(model_bytes), sess_options=options,
+                                providers=["CPUExecutionProvider"])
+
+
+def predict_with_head(session: ort.InferenceSession, descriptors: NDArray[np.float32], threshold: float,
+                      label_ids: list[str]) -> list[str | None]:
+    if len(descriptors) == 0:
+        return []
+    index, distance = session.run([reg.OUT_BEST_INDEX, reg.OUT_BEST_DISTANCE],
+                                  {"descriptors": descriptors.astype(np.float32)})
+    people, _ = reg.decide(index, distance, threshold, label_ids)
+    return people
+
+
+class Trainer:
+    def __init__(self, ctx: WorkerContext, celery: Celery) -> None:
+        self.ctx = ctx
+        self.celery = celery
+        self.registry = reg.Registry(ctx.stores.blobs)
+
+    @cached_property
+    def descriptors(self) -> Descriptors:
+        return Descriptors(self.ctx.settings)
+
+    async def _job(self, job_id: str | None, kind: str, params: dict[str, Any]) -> Job:
+        catalog = self.ctx.stores.catalog
+        if job_id is not None:
+            job = await catalog.get_job(job_id)
+            if job is not None:
+                return job
+        return await catalog.create_job(Job(id=job_id or new_id(), kind=kind, params=params))
+
+    async def _progress(self, job_id: str, progress: float, message: str) -> None:
+        await self.ctx.stores.catalog.update_job(job_id, state=JobState.running, progress=round(progress, 3),
+                                                 message=message)
+
+    # Training ------------------------------------------------------------------------------------
+
+    async def train(self, job_id: str | None, params: dict[str, Any] | None) -> dict[str, Any]:
+        job = await self._job(job_id, TRAIN_JOB, params or {})
+        if job.state in (JobState.done, JobState.failed):
+            log.info("training job %s is already %s", job.id, job.state.value)
+            return job.result
+        request = TrainRequest.from_params(params or job.params)
+        started = utcnow()
+        try:
+            result = await self._train(job.id, request)
+        except (NothingToLearn, InvalidInput) as exc:
+            await self.ctx.stores.catalog.update_job(job.id, state=JobState.failed, progress=1.0, message=str(exc))
+            log.warning("training job %s: %s", job.id, exc)
+            return {}
+        result["seconds"] = round((utcnow() - started).total_seconds(), 2)
+        await self.ctx.stores.catalog.update_job(job.id, state=JobState.done, progress=1.0,
+                                                 message=result["message"], result=result)
+        log.info("training job %s: %s (%.1fs)", job.id, result["message"], result["seconds"])
+        return result
+
+    async def _train(self, job_id: str, request: TrainRequest) -> dict[str, Any]:
+        settings = self.ctx.settings
+        await self._progress(job_id, 0.02, "checking the descriptor network")
+        backbone, _ = await asyncio.to_thread(prepare_descriptor_model, settings.model_cache)
+        pointer = await asyncio.to_thread(self.registry.current)
+        parent = await asyncio.to_thread(self.registry.manifest, pointer.version) if pointer else None
+
+        if parent is not None and parent.backbone_sha256 != backbone.sha256:
+            await self._progress(job_id, 0.05, "the descriptor network changed: describing labelled faces again")
+            await self._recompute_descriptors()
+
+        await self._progress(job_id, 0.1, "reading labelled faces")
+        training = await dataset.load_training_data(self.ctx.stores.catalog)
+        data = training.data
+        n_known = int((data.person >= 0).sum())
+        if n_known < 2:
+            hint = (f" ({training.without_descriptor} labelled face(s) are still being processed; try again "
+                    "in a moment)" if training.without_descriptor else "")
+            raise NothingToLearn(f"Training needs at least 2 faces named by a person; there are {n_known}{hint}. "
+                                 "Name faces with PATCH /v1/faces/{id} or run 'facetag import DIR'.")
+        fit_params = request.fit_params()
+        fingerprint = f"{training.fingerprint[:24]}-{backbone.sha256[:12]}"
+        same_input = (parent is not None and parent.dataset.get("fingerprint") == fingerprint
+                      and parent.params == fit_params.as_dict())
+        if same_input and not request.force:
+            assert parent is not None
+            return {"message": f"nothing new to learn since {parent.version}: the same labelled faces and "
+                               "settings; send force: true to train anyway",
+                    "version": None, "promoted": False, "current_version": parent.version}
+
+        await self._progress(job_id, 0.3, f"fitting on {n_known} faces of {len(data.people)} people")
+        result = await asyncio.to_thread(fit, data, fit_params)
+
+        await self._progress(job_id, 0.5, "building the ONNX model")
+        model_bytes = await asyncio.to_thread(self._build_onnx, settings.model_cache / DESCRIPTOR_FILE, result)
+        version = await asyncio.to_thread(self.registry.next_version)
+        label_ids = data.people
+
+        await self._progress(job_id, 0.6, "evaluating on held-out faces")
+        held = result.held_out
+        truth: list[str | None] = [data.people[p] if p >= 0 else None for p in data.person[held].tolist()]
+        candidate_pred = await asyncio.to_thread(
+            predict_with_head, _head_session(model_bytes), data.descriptors[held], result.threshold, label_ids)
+        candidate = evaluate_predictions(candidate_pred, truth, data.people)
+        evaluation: dict[str, Any] = {"held_out_faces": len(truth), "candidate_accuracy": candidate["accuracy"]}
+        promote, reason = True, "first model"
+        if parent is not None:
+            current_acc = await self._score_current(parent, data, held, truth, backbone.sha256)
+            evaluation.update(current_version=parent.version, current_accuracy=current_acc)
+            if current_acc is None:
+                promote, reason = True, f"{parent.version} could not be evaluated; the new model replaces it"
+            elif not truth:
+                promote, reason = True, "no held-out faces to compare on"
+            elif (candidate["accuracy"] or 0.0) + TOLERANCE >= current_acc:
+                promote, reason = True, (f"not worse than {parent.version} on the same {len(truth)} held-out faces "
+                                         f"({candidate['accuracy']:.3f} vs {current_acc:.3f})")
+            else:
+                promote, reason = False, (f"worse than {parent.version} on the same {len(truth)} held-out faces "
+                                          f"({candidate['accuracy']:.3f} vs {current_acc:.3f})")
+        if not promote and request.force:
+            promote, reason = True, f"forced, although {reason}"
+        evaluation.update(promoted=promote, reason=reason)
+
+        per_person = {training.names[pid]: {**values, "person_id": pid}
+                      for pid, values in candidate["per_person"].items()}
+        metrics = {**result.metrics, **{k: candidate[k] for k in ("accuracy", "known_accuracy")},
+                   "per_person": per_person, "threshold_calibrated": result.calibrated, "notes": result.notes}
+        dataset_id = f"train-{version}"
+        await asyncio.to_thread(self._snapshot, dataset_id, data, held)
+        manifest = reg.ModelManifest(
+            version=version,
+            labels=[reg.ModelLabel(id=pid, name=training.names[pid]) for pid in label_ids],
+            threshold=result.threshold,
+            metrics=metrics,
+            dataset={"id": dataset_id, "fingerprint": fingerprint, "faces": len(data.face_ids),
+                     "known_faces": n_known, "marked_unknown_faces": int((data.person < 0).sum()),
+                     "people": len(label_ids), "held_out_faces": int(held.sum()),
+                     "awaiting_descriptor": training.without_descriptor,
+                     "snapshot": f"datasets/{dataset_id}/snapshot.npz"},
+            params=fit_params.as_dict(),
+            evaluation=evaluation,
+            backbone_sha256=backbone.sha256,
+            parent_version=parent.version if parent else None,
+            sha256=reg.sha256_bytes(model_bytes),
+            size_bytes=len(model_bytes),
+        )
+        await self._progress(job_id, 0.8, f"storing {version}")
+        await asyncio.to_thread(self.registry.write_version, manifest, model_bytes)
+        if promote:
+            await self.publish(version, reason)
+            message = f"published {version}: {reason}"
+        else:
+            message = f"trained {version} but kept {parent.version if parent else '-'}: {reason}"
+        return {"message": message, "version": version, "promoted": promote, "reason": reason,
+                "threshold": result.threshold, "metrics": metrics, "evaluation": evaluation,
+                "current_version": version if promote else (parent.version if parent else None)}
+
+    async def publish(self, version: str, reason: str) -> None:
+        """Move the pointer (verifying the stored file), tell the workers, re-tag model-labelled faces."""
+        await asyncio.to_thread(self.registry.set_current, version, reason)
+        await asyncio.to_thread(reg.announce, self.ctx.settings, version)
+        try:
+            await asyncio.to_thread(send, self.celery, RETAG_FACES, version)
+        except Exception as exc:
+            log.warning("could not queue re-tagging for %s: %s", version, exc)
+
+    def _build_onnx(self, backbone_path: Any, result: FitResult) -> bytes:
+        model = merge_head(onnx.load(str(backbone_path)), result.gallery, result.gallery_mask)
+        data = model.SerializeToString()
+        ort.InferenceSession(data, providers=["CPUExecutionProvider"])  # loads, or fails here, not in a worker
+        return data
+
+    def _snapshot(self, dataset_id: str, data: LabelledSet, held: NDArray[np.bool_]) -> None:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, face_ids=np.array(data.face_ids), descriptors=data.descriptors,
+                            person=data.person, people=np.array(data.people), held_out=held)
+        self.ctx.stores.blobs.put(f"datasets/{dataset_id}/snapshot.npz", buffer.getvalue())
+
+    async def _score_current(self, parent: reg.ModelManifest, data: LabelledSet, held: NDArray[np.bool_],
+                             truth: list[str | None], backbone_sha: str) -> float | None:
+        """The current model's open-set accuracy on the candidate's held-out faces."""
+        if not truth:
+            return None
+        try:
+            model_bytes = await asyncio.to_thread(self.registry.model_bytes, parent.version, parent.sha256)
+            label_ids = [label.id for label in parent.labels]
+            if parent.backbone_sha256 == backbone_sha:
+                predicted = await asyncio.to_thread(predict_with_head, _head_session(model_bytes),
+                                                    data.descriptors[held], parent.threshold, label_ids)
+            else:
+                predicted = await self._predict_on_chips(model_bytes, [f for f, h in zip(data.face_ids, held,
+                                                                                        strict=True) if h],
+                                                         parent.threshold, label_ids)
+        except (reg.ModelCorrupt, NotFound, ValueError) as exc:
+            log.warning("could not evaluate the current model %s: %s", parent.version, exc)
+            return None
+        correct = sum(p == t for p, t in zip(predicted, truth, strict=True))
+        return round(correct / len(truth), 4)
+
+    async def _predict_on_chips(self, model_bytes: bytes, face_ids: list[str], threshold: float,
+                                label_ids: list[str]) -> list[str | None]:
+        session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+        chips = [await self._chip(fid) for fid in face_ids]
+        index, distance = session.run([reg.OUT_BEST_INDEX, reg.OUT_BEST_DISTANCE], {"chips": np.stack(chips)})
+        people, _ = reg.decide(index, distance, threshold, label_ids)
+        return people
+
+    async def _chip(self, face_id: str) -> NDArray[np.uint8]:
+        face = await self.ctx.stores.catalog.get_face(face_id)
+        if face is None or face.chip_key is None:
+            raise NotFound(f"face {face_id} has no chip")
+        return decode_png(await asyncio.to_thread(self.ctx.stores.blobs.get, face.chip_key))
+
+    async def _recompute_descriptors(self) -> None:
+        catalog = self.ctx.stores.catalog
+        faces = [f async for f in dataset.iter_faces(catalog, FaceQuery(label_source="person"))]
+        for start in range(0, len(faces), 64):
+            batch = [f for f in faces[start : start + 64] if f.chip_key]
+            if not batch:
+                continue
+            chips = np.stack([await self._chip(f.id) for f in batch])
+            vectors = await asyncio.to_thread(self.descriptors.compute, chips)
+            for face, vector in zip(batch, vectors, strict=True):
+                assert face.chip_key is not None
+                await catalog.set_face_analysis(face.id, vector.tolist(), face.chip_key)
+        log.info("described %d labelled faces with the new descriptor network", len(faces))
+
+    # Datasets ------------------------------------------------------------------------------------
+
+    async def collect(self, job_id: str | None, params: dict[str, Any] | None) -> dict[str, Any]:
+        job = await self._job(job_id, DATASET_JOB, params or {})
+        if job.state in (JobState.done, JobState.failed):
+            return job.result
+        params = params or job.params
+        since = datetime.fromisoformat(params["since"]) if params.get("since") else None
+        sources = list(params.get("label_sources") or ["person"])
+        await self._progress(job.id, 0.05, "listing labelled faces")
+        blobs = self.ctx.stores.blobs
+        data, summary = await dataset.build_dataset_zip(
+            self.ctx.stores.catalog, blobs.get, since, sources,
+            lambda p, m: self._progress(job.id, p, m))
+        await asyncio.to_thread(blobs.put, dataset.zip_key(job.id), data, "application/zip")
+        summary.update(dataset_id=job.id, zip_key=dataset.zip_key(job.id), size_bytes=len(data),
+                       download_url=f"/v1/admin/datasets/{job.id}/download")
+        await asyncio.to_thread(blobs.put, dataset.manifest_key(job.id), _json(summary), "application/json")
+        message = f"{summary['faces']} labelled chip(s) of {summary['people']} people collected"
+        await self.ctx.stores.catalog.update_job(job.id, state=JobState.done, progress=1.0, message=message,
+                                                 result=summary)
+        log.info("dataset job %s: %s", job.id, message)
+        return summary
+
+
+def _json(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, indent=2, default=str).encode()

@@ -1,0 +1,69 @@
+"""Celery tasks of the trainer worker (queue ``train``): collect a dataset, train and publish a model."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from functools import cache
+from typing import Any
+
+from celery import Task
+
+from services.core.celery_app import app
+from services.core.domain import Job, JobState, new_id
+from services.core.queue import COLLECT_DATASET, TRAIN_MODEL
+from services.core.worker_runtime import worker_context
+from services.trainer.pipeline import DATASET_JOB, TRAIN_JOB, Trainer
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def trainer() -> Trainer:
+    return Trainer(worker_context(), app)
+
+
+def warm_up() -> None:
+    from services.core.faces.model_files import prepare_descriptor_model
+
+    prepare_descriptor_model(worker_context().settings.model_cache)
+    _ = trainer()
+
+
+def run_job_task(task: Task, job_id: str, kind: str, params: dict[str, Any] | None,
+                 work: Callable[[str], Coroutine[Any, Any, dict[str, Any]]]) -> None:
+    """Run a job with the service's retry policy; after the last retry the job is failed with the reason."""
+    ctx = worker_context()
+    settings = ctx.settings
+    try:
+        _ = ctx.stores
+        if ctx.run(ctx.stores.catalog.get_job(job_id)) is None:
+            ctx.run(ctx.stores.catalog.create_job(Job(id=job_id, kind=kind, params=params or {})))
+        ctx.run(work(job_id))
+    except Exception as exc:
+        retries = task.request.retries
+        if retries >= settings.task_max_retries:
+            log.exception("%s job %s failed after %d retries", kind, job_id, retries)
+            try:
+                ctx.run(ctx.stores.catalog.update_job(job_id, state=JobState.failed, progress=1.0,
+                                                      message=f"{type(exc).__name__}: {exc}"[:500]))
+            except Exception:
+                log.exception("could not mark job %s failed", job_id)
+            return
+        delay = settings.task_retry_backoff * 2**retries
+        log.warning("%s job %s: %s: %s; retry %d of %d in %.0fs", kind, job_id, type(exc).__name__, exc,
+                    retries + 1, settings.task_max_retries, delay)
+        raise task.retry(exc=exc, countdown=delay, args=[job_id, params]) from exc
+
+
+@app.task(name=TRAIN_MODEL, bind=True)
+def train_model(self: Task, job_id: str | None = None, params: dict[str, Any] | None = None) -> None:
+    """Train on every person-labelled face and publish if not worse. Without a job id (the beat schedule)
+    a job is made for the run."""
+    job_id = job_id or f"train-{new_id()}"
+    run_job_task(self, job_id, TRAIN_JOB, params, lambda jid: trainer().train(jid, params))
+
+
+@app.task(name=COLLECT_DATASET, bind=True)
+def collect_dataset(self: Task, job_id: str, params: dict[str, Any] | None = None) -> None:
+    run_job_task(self, job_id, DATASET_JOB, params, lambda jid: trainer().collect(jid, params))
