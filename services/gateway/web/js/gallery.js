@@ -1,0 +1,260 @@
+// The gallery: every photo as a thumbnail with the names on it; search by people, unknown faces, dates.
+import {
+  STATUS_TEXT, UNFINISHED, api, clear, faceLabel, h, icon, imgOr, labelChip, loadPeople, mountHeader,
+  peopleList, plural, showError,
+} from "./common.js";
+
+const PAGE_SIZE = 24;
+const app = document.getElementById("app");
+let people = [];
+let pollTimer = null;
+
+// The search lives in the address, so a search can be bookmarked, shared and gone back to.
+function readState() {
+  const q = new URLSearchParams(location.search);
+  return {
+    people: q.getAll("person").filter((p) => p.trim()),
+    unknown: q.get("unknown") === "1",
+    from: q.get("from") || "",
+    to: q.get("to") || "",
+    page: Math.max(1, parseInt(q.get("page") || "1", 10) || 1),
+  };
+}
+
+function writeState(state, { replace = false } = {}) {
+  const q = new URLSearchParams();
+  for (const p of state.people) q.append("person", p);
+  if (state.unknown) q.set("unknown", "1");
+  if (state.from) q.set("from", state.from);
+  if (state.to) q.set("to", state.to);
+  if (state.page > 1) q.set("page", String(state.page));
+  const url = q.toString() ? `/?${q}` : "/";
+  if (replace) history.replaceState(null, "", url);
+  else history.pushState(null, "", url);
+}
+
+// A date field means the whole day where the user is.
+function dayStart(value) {
+  if (!value) return undefined;
+  const [y, m, d] = value.split("-").map(Number);
+  return new Date(y, m - 1, d, 0, 0, 0, 0).toISOString();
+}
+function dayEnd(value) {
+  if (!value) return undefined;
+  const [y, m, d] = value.split("-").map(Number);
+  return new Date(y, m - 1, d, 23, 59, 59, 999).toISOString();
+}
+
+function go(change) {
+  const state = { ...readState(), page: 1, ...change };
+  writeState(state);
+  render();
+}
+
+function searchBar(state) {
+  const input = h("input", {
+    type: "search", id: "person-search", list: "people-names", autocomplete: "off",
+    placeholder: state.people.length ? "Add another name…" : "Search by name…",
+    "aria-label": "Search photos by person name",
+  });
+  const addName = (value) => {
+    const name = value.trim();
+    if (!name) return;
+    const known = people.find((p) => p.name.toLowerCase() === name.toLowerCase());
+    const chosen = known ? known.name : name;
+    if (!state.people.some((p) => p.toLowerCase() === chosen.toLowerCase())) go({ people: [...state.people, chosen] });
+    else input.value = "";
+  };
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      addName(input.value);
+    } else if (event.key === "Backspace" && !input.value && state.people.length) {
+      go({ people: state.people.slice(0, -1) });
+    }
+  });
+  // Picking a suggestion from the list.
+  input.addEventListener("change", () => {
+    if (people.some((p) => p.name.toLowerCase() === input.value.trim().toLowerCase())) addName(input.value);
+  });
+  const tokens = h("div", { class: "tokens", onclick: () => input.focus() },
+    icon("search"),
+    state.people.map((name) =>
+      h("span", { class: "chip token" }, h("span", {}, name),
+        h("button", {
+          type: "button", title: `Remove ${name}`, "aria-label": `Remove ${name} from the search`,
+          onclick: (event) => {
+            event.stopPropagation();
+            go({ people: state.people.filter((p) => p !== name) });
+          },
+        }, "×"))),
+    input,
+  );
+  tokens.firstChild.classList.add("lens");
+  const unknown = h("button", {
+    type: "button", class: "toggle", "aria-pressed": String(state.unknown),
+    title: "Only photos with faces nobody has named",
+    onclick: () => go({ unknown: !state.unknown }),
+  }, icon("question"), "Unknown faces");
+  const from = h("input", { type: "date", value: state.from, "aria-label": "Uploaded from", max: state.to || null });
+  const to = h("input", { type: "date", value: state.to, "aria-label": "Uploaded until", min: state.from || null });
+  from.addEventListener("change", () => go({ from: from.value }));
+  to.addEventListener("change", () => go({ to: to.value }));
+  const filtered = state.people.length || state.unknown || state.from || state.to;
+  return h("form", { class: "searchbar", role: "search", onsubmit: (e) => e.preventDefault() },
+    tokens,
+    unknown,
+    h("div", { class: "dates" },
+      h("label", { class: "field" }, "Uploaded from", from),
+      h("label", { class: "field" }, "until", to),
+    ),
+    filtered ? h("button", { type: "button", class: "ghost", onclick: () => go({ people: [], unknown: false, from: "", to: "" }) },
+      icon("x"), "Clear") : null,
+  );
+}
+
+function namesOn(image, state) {
+  const chips = [];
+  let unknown = 0;
+  const seen = new Set();
+  for (const face of image.faces) {
+    const label = faceLabel(face);
+    if (label.kind === "unknown") {
+      unknown += 1;
+      continue;
+    }
+    const key = `${face.person.id}:${label.kind}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const searched = state.people.some((p) => p.toLowerCase() === face.person.name.toLowerCase());
+    chips.push(labelChip(face, searched ? {} : {
+      role: "button", tabindex: "0", style: { cursor: "pointer" },
+      title: `${label.title} — click to show only photos of ${face.person.name}`,
+      onclick: () => go({ people: [...state.people, face.person.name] }),
+      onkeydown: (event) => { if (event.key === "Enter") go({ people: [...state.people, face.person.name] }); },
+    }));
+  }
+  if (unknown) chips.push(h("span", { class: "chip unknown", title: "Faces nobody has named yet" }, `${unknown} unknown`));
+  if (!chips.length) {
+    const none = image.status === "done" ? "No faces found" : image.status === "failed" ? "" : "Looking for faces…";
+    if (none) chips.push(h("span", { class: "none" }, none));
+  }
+  return chips;
+}
+
+function card(image, state) {
+  const unfinished = UNFINISHED.has(image.status);
+  const placeholder = h("div", { class: "placeholder" },
+    unfinished ? h("span", { class: "spinner" }) : icon("image"));
+  const thumb = unfinished && image.status !== "classifying"
+    ? placeholder
+    : imgOr(image.thumbnail_url, image.filename || "photo", placeholder);
+  const title = image.filename || "Photo";
+  return h("article", { class: "card", "data-image-id": image.id },
+    h("a", { class: "thumb", href: `/photo.html?id=${encodeURIComponent(image.id)}`, title, "aria-label": `Open ${title}` },
+      thumb,
+      unfinished ? h("span", { class: "badge" }, h("span", { class: "spinner" }), STATUS_TEXT[image.status]) : null,
+      image.status === "failed" ? h("span", { class: "badge failed", title: image.error || "" }, "Failed") : null,
+      image.face_count ? h("span", { class: "count", title: plural(image.face_count, "face") },
+        `${image.face_count} ☺`) : null,
+    ),
+    h("div", { class: "names" }, namesOn(image, state)),
+  );
+}
+
+function emptyState(state) {
+  const filtered = state.people.length || state.unknown || state.from || state.to;
+  if (!filtered) {
+    return h("div", { class: "empty" }, icon("photos"), h("h2", {}, "No photos yet"),
+      h("p", {}, "Upload some photos and Facetag finds the faces in them."),
+      h("a", { class: "button primary", href: "/upload.html" }, icon("upload"), "Upload photos"));
+  }
+  const unknownNames = state.people.filter((n) => !people.some((p) => p.name.toLowerCase() === n.toLowerCase()));
+  const why = unknownNames.length
+    ? `Nobody is called ${unknownNames.map((n) => `“${n}”`).join(" or ")}. Names match whole, in any case.`
+    : "Try fewer names or a wider date range.";
+  return h("div", { class: "empty" }, icon("search"), h("h2", {}, "No photos match"), h("p", {}, why));
+}
+
+function pager(state, total) {
+  const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+  if (pages <= 1) return null;
+  const to = (page) => () => {
+    writeState({ ...state, page });
+    render();
+    window.scrollTo({ top: 0 });
+  };
+  return h("nav", { class: "pager", "aria-label": "Pages" },
+    h("button", { type: "button", disabled: state.page <= 1, onclick: to(state.page - 1), "aria-label": "Previous page" },
+      icon("back"), "Previous"),
+    h("span", { class: "muted", id: "page-of" }, `Page ${state.page} of ${pages}`),
+    h("button", { type: "button", disabled: state.page >= pages, onclick: to(state.page + 1), "aria-label": "Next page" },
+      "Next", icon("next")),
+  );
+}
+
+async function fetchPage(state) {
+  return api("/v1/images", {
+    params: {
+      person: state.people,
+      has_unknown: state.unknown ? "true" : undefined,
+      uploaded_from: dayStart(state.from),
+      uploaded_to: dayEnd(state.to),
+      offset: (state.page - 1) * PAGE_SIZE,
+      limit: PAGE_SIZE,
+    },
+  });
+}
+
+let renderSeq = 0;
+async function render({ quiet = false } = {}) {
+  const seq = ++renderSeq;
+  clearTimeout(pollTimer);
+  const state = readState();
+  document.title = state.people.length ? `${state.people.join(" + ")} · Facetag` : "Photos · Facetag";
+  let page;
+  try {
+    page = await fetchPage(state);
+  } catch (err) {
+    showError(err);
+    return;
+  }
+  if (seq !== renderSeq) return; // a newer search started meanwhile
+  if (page.items.length === 0 && page.total > 0 && state.page > 1) {
+    writeState({ ...state, page: Math.ceil(page.total / PAGE_SIZE) }, { replace: true });
+    return render();
+  }
+  const focused = document.activeElement?.id === "person-search";
+  const grid = h("section", { class: "grid", id: "gallery", "aria-label": "Photos" }, page.items.map((i) => card(i, state)));
+  const head = h("div", { class: "page-head" },
+    h("h1", {}, state.people.length ? `Photos of ${state.people.join(" and ")}` : "Photos"),
+    h("span", { class: "spacer" }),
+    h("a", { class: "button primary", href: "/upload.html" }, icon("upload"), "Upload"),
+  );
+  const count = h("p", { class: "result-line", id: "result-count" },
+    page.total ? `${plural(page.total, "photo")}${page.total > PAGE_SIZE ? `, newest first` : ""}` : "");
+  if (!quiet || !app.children.length) {
+    clear(app, head, searchBar(state), count, page.items.length ? grid : emptyState(state), pager(state, page.total));
+  } else {
+    app.querySelector("#gallery")?.replaceWith(grid);
+    app.querySelector("#result-count")?.replaceWith(count);
+  }
+  if (focused) document.getElementById("person-search")?.focus();
+  if (page.items.some((i) => UNFINISHED.has(i.status))) {
+    pollTimer = setTimeout(() => render({ quiet: true }), 2500);
+  }
+}
+
+async function start() {
+  mountHeader("photos");
+  try {
+    people = await loadPeople();
+  } catch (err) {
+    showError(err);
+  }
+  peopleList("people-names", people);
+  window.addEventListener("popstate", () => render());
+  await render();
+}
+
+start();

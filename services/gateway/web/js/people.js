@@ -1,0 +1,275 @@
+// People: everyone with a face, their counts; add, rename, merge, delete; see and fix their faces.
+import {
+  api, ApiError, ask, avatarColour, clear, faceLabel, h, icon, imgOr, initials, labelChip, mountHeader, plural,
+  showError, toast,
+} from "./common.js";
+
+const FACES_PAGE = 60;
+const app = document.getElementById("app");
+let people = [];
+let filter = "";
+let renaming = null; // id of the person whose name is being edited
+
+async function reload() {
+  try {
+    people = await api("/v1/people");
+  } catch (err) {
+    showError(err);
+  }
+  render();
+}
+
+function avatar(person, size = 64) {
+  const fallback = h("span", { style: { background: avatarColour(person.name), width: "100%", height: "100%", display: "grid", placeItems: "center" } },
+    initials(person.name));
+  return h("button", {
+    type: "button", class: "avatar", style: { width: `${size}px`, height: `${size}px` },
+    title: `See ${person.name}'s faces`, "aria-label": `See ${person.name}'s faces`,
+    onclick: () => showFaces(person),
+  }, imgOr(person.cover_chip_url, "", fallback));
+}
+
+function photosHref(person) {
+  return `/?person=${encodeURIComponent(person.name)}`;
+}
+
+async function rename(person, name) {
+  try {
+    await api(`/v1/people/${encodeURIComponent(person.id)}`, { method: "PATCH", body: { name } });
+    renaming = null;
+    toast(`Renamed to ${name}`);
+    await reload();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 409) {
+      const other = people.find((p) => p.name.toLowerCase() === name.trim().toLowerCase());
+      if (other) {
+        const ok = await ask({
+          title: `${other.name} already exists`,
+          text: `Are ${person.name} and ${other.name} the same person? Merging moves all of ${person.name}'s faces to ${other.name}.`,
+          ok: `Merge into ${other.name}`,
+        });
+        if (ok) await merge(person, other);
+        return;
+      }
+    }
+    showError(err);
+  }
+}
+
+async function merge(source, target) {
+  try {
+    await api(`/v1/people/${encodeURIComponent(source.id)}/merge`, { method: "POST", body: { into: target.id } });
+    renaming = null;
+    toast(`${source.name} merged into ${target.name}`);
+    await reload();
+  } catch (err) {
+    showError(err);
+  }
+}
+
+async function askMerge(person) {
+  const others = people.filter((p) => p.id !== person.id);
+  if (!others.length) {
+    toast("There is nobody else to merge with yet.");
+    return;
+  }
+  const select = h("select", { id: "merge-target", "aria-label": "Merge into", style: { width: "100%" } },
+    others.map((p) => h("option", { value: p.id }, `${p.name} (${plural(p.face_count, "face")})`)));
+  const ok = await ask({
+    title: `Merge ${person.name} into…`,
+    body: h("div", { style: { display: "flex", flexDirection: "column", gap: ".75rem" } },
+      select,
+      h("p", { class: "muted small", style: { margin: 0 } },
+        `All ${plural(person.face_count, "face")} of ${person.name} move to the person you pick, and ${person.name} is removed. `
+        + "Use this when one person was entered twice."),
+    ),
+    ok: "Merge",
+  });
+  if (ok) await merge(person, others.find((p) => p.id === select.value));
+}
+
+async function remove(person) {
+  const ok = await ask({
+    title: `Delete ${person.name}?`,
+    text: person.face_count
+      ? `Their ${plural(person.face_count, "face")} become unknown. The ${plural(person.image_count, "photo")} stay.`
+      : "Nobody's face is named this; nothing else changes.",
+    ok: "Delete person",
+    danger: true,
+  });
+  if (!ok) return;
+  try {
+    await api(`/v1/people/${encodeURIComponent(person.id)}`, { method: "DELETE" });
+    toast(`Deleted ${person.name}`);
+    await reload();
+  } catch (err) {
+    showError(err);
+  }
+}
+
+function renameForm(person) {
+  const input = h("input", { type: "text", value: person.name, maxlength: "100", "aria-label": `New name for ${person.name}` });
+  const form = h("form", {
+    class: "rename",
+    onsubmit: (event) => {
+      event.preventDefault();
+      const name = input.value.trim();
+      if (!name || name === person.name) {
+        renaming = null;
+        render();
+        return;
+      }
+      rename(person, name);
+    },
+  }, input, h("button", { type: "submit", class: "primary" }, "Save"),
+  h("button", { type: "button", class: "ghost icon-btn", "aria-label": "Cancel", onclick: () => { renaming = null; render(); } }, icon("x")));
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      renaming = null;
+      render();
+    }
+  });
+  queueMicrotask(() => {
+    input.focus();
+    input.select();
+  });
+  return form;
+}
+
+function personCard(person) {
+  const editing = renaming === person.id;
+  return h("article", { class: "person", "data-person-id": person.id },
+    h("div", { class: "top" },
+      avatar(person),
+      h("div", { style: { minWidth: "0", flex: "1" } },
+        editing ? renameForm(person) : h("div", { class: "name", title: person.name }, person.name),
+        h("div", { class: "stats" }, `${plural(person.image_count, "photo")} · ${plural(person.face_count, "face")}`),
+      ),
+    ),
+    h("div", { class: "actions" },
+      h("a", { class: "button", href: photosHref(person), title: `Photos of ${person.name}` }, "Photos"),
+      h("button", { type: "button", onclick: () => { renaming = person.id; render(); } }, "Rename"),
+      h("button", { type: "button", onclick: () => askMerge(person) }, "Merge…"),
+      h("button", {
+        type: "button", class: "danger icon-btn", onclick: () => remove(person), "aria-label": `Delete ${person.name}`,
+        title: `Delete ${person.name}`,
+      }, icon("trash")),
+    ),
+  );
+}
+
+async function showFaces(person) {
+  const grid = h("div", { class: "chips-grid" });
+  const more = h("button", { type: "button", hidden: true }, "Show more");
+  const dialog = h("dialog", { class: "wide", "aria-label": `Faces of ${person.name}` },
+    h("div", { class: "dlg-head" },
+      h("h2", {}, `${person.name}`),
+      h("a", { class: "button", href: photosHref(person) }, icon("photos"), "Photos"),
+      h("button", { type: "button", class: "ghost icon-btn", "aria-label": "Close", onclick: () => dialog.close() }, icon("x")),
+    ),
+    h("div", { class: "dlg-body" },
+      h("p", { class: "muted small", style: { marginTop: 0 } },
+        "Every face named as this person. Dashed ones are the model's guesses: confirm them, or say it is not them."),
+      grid,
+      h("div", { style: { textAlign: "center", marginTop: "1rem" } }, more)),
+  );
+  dialog.addEventListener("close", () => {
+    dialog.remove();
+    reload();
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+  let offset = 0;
+  const tile = (face) => {
+    const label = faceLabel(face);
+    const el = h("div", { class: "face-tile", "data-face-id": face.id },
+      h("a", { href: `/photo.html?id=${encodeURIComponent(face.image_id)}`, title: "Open the photo" },
+        imgOr(face.chip_url, person.name, h("div", { class: "noface" }, "…"))),
+      h("div", { class: "meta" },
+        labelChip(face),
+        h("div", { class: "row" },
+          label.kind === "guess" ? h("button", {
+            type: "button", class: "confirm", title: `Yes, this is ${person.name}`,
+            onclick: () => act(face, { confirm: true }, el),
+          }, icon("check", "Confirm")) : null,
+          h("button", {
+            type: "button", title: `This is not ${person.name}`,
+            onclick: () => act(face, { unknown: true }, el),
+          }, `Not ${person.name.split(/\s+/)[0]}`),
+        ),
+      ),
+    );
+    return el;
+  };
+  const act = async (face, body, el) => {
+    try {
+      const updated = await api(`/v1/faces/${encodeURIComponent(face.id)}`, { method: "PATCH", body });
+      if (updated.person?.id === person.id) el.replaceWith(tile(updated));
+      else el.remove();
+    } catch (err) {
+      showError(err);
+    }
+  };
+  const load = async () => {
+    try {
+      const page = await api(`/v1/people/${encodeURIComponent(person.id)}/faces`, { params: { offset, limit: FACES_PAGE } });
+      grid.append(...page.items.map(tile));
+      offset += page.items.length;
+      more.hidden = page.items.length < FACES_PAGE;
+      if (!offset) grid.replaceWith(h("p", { class: "muted" }, "No faces are named as this person yet."));
+    } catch (err) {
+      showError(err);
+    }
+  };
+  more.addEventListener("click", load);
+  await load();
+}
+
+function render() {
+  const nameInput = h("input", { type: "text", placeholder: "New person's name", maxlength: "100", "aria-label": "New person's name", id: "new-person" });
+  const addForm = h("form", {
+    class: "add-person",
+    onsubmit: async (event) => {
+      event.preventDefault();
+      const name = nameInput.value.trim();
+      if (!name) return;
+      try {
+        await api("/v1/people", { method: "POST", body: { name } });
+        toast(`Added ${name}`);
+        await reload();
+      } catch (err) {
+        showError(err);
+      }
+    },
+  }, nameInput, h("button", { type: "submit", class: "primary" }, icon("plus"), "Add person"));
+  const search = h("input", {
+    type: "search", placeholder: "Find a person…", value: filter, "aria-label": "Find a person", id: "people-filter",
+  });
+  search.addEventListener("input", () => {
+    filter = search.value;
+    clear(app.querySelector("#people"), grid());
+  });
+  const grid = () => {
+    const visible = filter ? people.filter((p) => p.name.toLowerCase().includes(filter.toLowerCase())) : people;
+    return visible.length ? visible.map(personCard) : h("p", { class: "muted" }, `Nobody's name contains “${filter}”.`);
+  };
+  const focusFilter = document.activeElement?.id === "people-filter";
+  clear(app,
+    h("div", { class: "page-head" },
+      h("h1", {}, "People"),
+      h("span", { class: "muted" }, people.length ? plural(people.length, "person", "people") : ""),
+      h("span", { class: "spacer" }),
+      people.length > 6 ? search : null,
+      addForm,
+    ),
+    people.length
+      ? h("section", { class: "people-grid", id: "people", "aria-label": "People" }, grid())
+      : h("div", { class: "empty" }, icon("people"), h("h2", {}, "Nobody yet"),
+        h("p", {}, "Open a photo and name a face (a new name becomes a person), or add someone above."),
+        h("a", { class: "button", href: "/" }, icon("photos"), "Go to photos")),
+  );
+  if (focusFilter) app.querySelector("#people-filter")?.focus();
+}
+
+mountHeader("people");
+reload();

@@ -1,0 +1,203 @@
+// Upload: several photos at once, progress per file, then live status until each one is done.
+import { STATUS_TEXT, UNFINISHED, api, clear, formatBytes, h, icon, mountHeader, plural } from "./common.js";
+
+const PARALLEL = 2; // uploads at a time; the rest wait their turn
+const POLL_MS = 1200;
+const app = document.getElementById("app");
+const items = []; // {file, row, state: waiting|uploading|processing|done|failed|duplicate, image}
+let active = 0;
+let pollTimer = null;
+
+function row(item) {
+  const preview = item.file.type.startsWith("image/") && item.file.size < 40 * 1024 * 1024
+    ? h("img", { src: URL.createObjectURL(item.file), alt: "", loading: "lazy" })
+    : h("div", { class: "noface" }, icon("image"));
+  item.stateEl = h("span", { class: "state" }, "Waiting");
+  item.linkEl = h("span");
+  item.bar = h("div");
+  item.barBox = h("div", { class: "bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-label": `${item.file.name} progress` }, item.bar);
+  return h("li", { class: "upload", "data-file": item.file.name },
+    preview,
+    h("div", { style: { minWidth: "0" } },
+      h("div", { class: "fname", title: item.file.name }, item.file.name),
+      item.stateEl),
+    item.linkEl,
+    item.barBox,
+  );
+}
+
+function show(item, text, { progress = null, kind = "", spinner = false } = {}) {
+  clear(item.stateEl, spinner ? h("span", { class: "spinner" }) : null, text);
+  item.stateEl.className = `state ${kind}`;
+  item.barBox.className = `bar ${kind}`;
+  if (progress !== null) {
+    item.bar.style.width = `${Math.round(progress * 100)}%`;
+    item.barBox.setAttribute("aria-valuenow", String(Math.round(progress * 100)));
+  }
+  if (item.image && !item.linkEl.firstChild) {
+    item.linkEl.append(h("a", { class: "button", href: `/photo.html?id=${encodeURIComponent(item.image.id)}` }, "Open"));
+  }
+  summary();
+}
+
+// Upload pipeline progress: bytes sent is the first 60%, then each pipeline stage moves it on.
+const STAGE_PROGRESS = { queued: 0.7, detecting: 0.8, classifying: 0.92, done: 1, failed: 1 };
+
+function showImage(item) {
+  const image = item.image;
+  if (image.status === "done") {
+    item.state = "done";
+    const found = image.face_count ? `${plural(image.face_count, "face")} found` : "no faces found";
+    show(item, `${item.duplicate ? "Already uploaded" : "Done"} · ${found}`, { progress: 1, kind: "done" });
+  } else if (image.status === "failed") {
+    item.state = "failed";
+    show(item, `Failed: ${image.error || "unknown error"}`, { progress: 1, kind: "failed" });
+  } else {
+    item.state = "processing";
+    show(item, `${STATUS_TEXT[image.status]}…`, { progress: STAGE_PROGRESS[image.status], spinner: true });
+  }
+}
+
+function send(item) {
+  active += 1;
+  item.state = "uploading";
+  show(item, "Uploading 0%", { progress: 0, spinner: true });
+  const form = new FormData();
+  form.append("file", item.file, item.file.name);
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", "/v1/images");
+  xhr.setRequestHeader("Accept", "application/json");
+  xhr.upload.addEventListener("progress", (event) => {
+    if (!event.lengthComputable) return;
+    const part = event.loaded / event.total;
+    show(item, `Uploading ${Math.round(part * 100)}%`, { progress: part * 0.6, spinner: true });
+  });
+  xhr.addEventListener("load", () => {
+    active -= 1;
+    let body = null;
+    try {
+      body = JSON.parse(xhr.responseText);
+    } catch (err) {
+      body = null;
+    }
+    if (xhr.status === 200 || xhr.status === 202) {
+      item.image = body;
+      item.duplicate = xhr.status === 200;
+      showImage(item);
+    } else {
+      item.state = "failed";
+      show(item, body?.message || `Upload failed (${xhr.status})`, { progress: 1, kind: "failed" });
+    }
+    next();
+  });
+  xhr.addEventListener("error", () => {
+    active -= 1;
+    item.state = "failed";
+    show(item, "Upload failed: Facetag did not answer", { progress: 1, kind: "failed" });
+    next();
+  });
+  xhr.send(form);
+}
+
+function next() {
+  while (active < PARALLEL) {
+    const item = items.find((i) => i.state === "waiting");
+    if (!item) break;
+    send(item);
+  }
+  schedulePoll();
+}
+
+function schedulePoll() {
+  if (pollTimer || !items.some((i) => i.state === "processing")) return;
+  pollTimer = setTimeout(async () => {
+    pollTimer = null;
+    const waiting = items.filter((i) => i.state === "processing");
+    await Promise.all(waiting.map(async (item) => {
+      try {
+        item.image = await api(`/v1/images/${encodeURIComponent(item.image.id)}`);
+        showImage(item);
+      } catch (err) {
+        if (err.status === 404) {
+          item.state = "failed";
+          show(item, "The photo was deleted", { kind: "failed" });
+        }
+      }
+    }));
+    schedulePoll();
+  }, POLL_MS);
+}
+
+function summary() {
+  const el = document.getElementById("upload-summary");
+  if (!el || !items.length) return;
+  const done = items.filter((i) => i.state === "done").length;
+  const failed = items.filter((i) => i.state === "failed").length;
+  const faces = items.reduce((n, i) => n + (i.state === "done" ? i.image.face_count : 0), 0);
+  const finished = done + failed === items.length;
+  clear(el,
+    finished ? icon("check") : h("span", { class: "spinner" }),
+    h("span", {}, `${done} of ${plural(items.length, "photo")} done`,
+      failed ? `, ${failed} failed` : "", faces ? ` · ${plural(faces, "face")} found` : ""),
+    h("span", { style: { flex: "1" } }),
+    finished && done ? h("a", { class: "button primary", href: "/" }, icon("photos"), "See them in Photos") : null,
+  );
+}
+
+function add(files) {
+  const list = document.getElementById("uploads");
+  for (const file of files) {
+    const item = { file, state: "waiting", image: null, duplicate: false };
+    items.push(item);
+    list.append(row(item));
+  }
+  summary();
+  next();
+}
+
+function render() {
+  const input = h("input", {
+    type: "file", id: "file-input", multiple: true, accept: "image/*,.heic,.tif,.tiff", class: "sr-only",
+    "aria-label": "Choose photos to upload",
+  });
+  input.addEventListener("change", () => {
+    add(Array.from(input.files || []));
+    input.value = "";
+  });
+  const zone = h("label", { class: "dropzone", for: "file-input", tabindex: "0" },
+    icon("upload"),
+    h("strong", {}, "Drop photos here"),
+    h("span", {}, "or click to choose several. JPEG, PNG, WebP, BMP, TIFF or GIF."),
+  );
+  zone.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      input.click();
+    }
+  });
+  for (const type of ["dragenter", "dragover"]) {
+    zone.addEventListener(type, (event) => {
+      event.preventDefault();
+      zone.classList.add("over");
+    });
+  }
+  for (const type of ["dragleave", "drop"]) zone.addEventListener(type, () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    add(Array.from(event.dataTransfer?.files || []).filter((f) => f.type.startsWith("image/") || !f.type));
+  });
+  clear(app,
+    h("div", { class: "page-head" }, h("h1", {}, "Upload photos")),
+    input,
+    zone,
+    h("div", { class: "upload-summary", id: "upload-summary", "aria-live": "polite" }),
+    h("ul", { class: "uploads", id: "uploads", "aria-label": "Uploads" }),
+  );
+}
+
+window.addEventListener("beforeunload", (event) => {
+  if (items.some((i) => i.state === "uploading" || i.state === "waiting")) event.preventDefault();
+});
+
+mountHeader("upload");
+render();
