@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from services.core.settings import Settings
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 10.0
+RETRY_REFUSED_SECONDS = 300.0  # a refused file is tried again after this (someone may have repaired it)
 CACHE_KEEP = 3
 
 
@@ -112,7 +114,8 @@ class ModelHolder:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.error: str | None = None
-        self._refused: str | None = None  # sha256 of the last refused file: not tried again and again
+        self._refused: str | None = None  # sha256 of the last refused file: not tried at every check
+        self._refused_at = 0.0
         self.cache_dir = settings.model_cache / "published"
         self.beat = reg.WorkerBeat(name=f"{kind}-{os.getpid()}@{socket.gethostname()}", kind=kind,
                                    pid=os.getpid(), host=socket.gethostname(), started_at=utcnow())
@@ -147,13 +150,15 @@ class ModelHolder:
                     self._model = self._fallback()
                     return True
                 return False
-            served = getattr(self._model, "sha256", None)
-            if pointer.sha256 == served or pointer.sha256 == self._refused:
+            served = (self._model.version, getattr(self._model, "sha256", None)) if self._model else None
+            if (pointer.version, pointer.sha256) == served:
+                return False
+            if pointer.sha256 == self._refused and time.monotonic() - self._refused_at < RETRY_REFUSED_SECONDS:
                 return False
             try:
                 loaded = self._load(pointer)
             except reg.ModelCorrupt as exc:
-                self._refused = pointer.sha256
+                self._refused, self._refused_at = pointer.sha256, time.monotonic()
                 keep = self._model.version if self._model is not None and self._model.version else "descriptors only"
                 self.error = f"refused model {pointer.version}: {exc}; still serving {keep}"
                 log.error("%s", self.error)

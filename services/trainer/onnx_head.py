@@ -102,7 +102,7 @@ def extract_head(model_bytes: bytes) -> bytes:
                       for o in n.output)]
     needed = {i for n in head_nodes for i in n.input}
     inits = [t for t in full.graph.initializer if t.name in needed]
-    descriptor_out = next(o for o in full.graph.output if o.name == DESCRIPTORS)
+    descriptor_out = next(v for v in [*full.graph.output, *full.graph.input] if v.name == DESCRIPTORS)
     graph = helper.make_graph(head_nodes, "facetag_identity_head", [descriptor_out],
                               [o for o in full.graph.output if o.name != DESCRIPTORS], inits)
     model = helper.make_model(graph, opset_imports=list(full.opset_import), producer_name="facetag")

@@ -1,0 +1,89 @@
+"""The identity head: split, exemplars, calibration, metrics, and the ONNX graph equal to numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from learning_data import faces_of, labelled_set, people_centres
+
+from services.core import registry as reg
+from services.trainer.fit import FitParams, choose_exemplars, fit, held_out_split, person_distances
+from services.trainer.onnx_head import extract_head, head_only
+
+
+def test_split_is_stable_and_keeps_a_training_face_per_person() -> None:
+    data = labelled_set(6, 10)
+    first = held_out_split(data.face_ids, data.person, 20)
+    assert np.array_equal(first, held_out_split(list(data.face_ids), data.person.copy(), 20))
+    assert 0.08 < first.mean() < 0.35
+    lone = held_out_split(["a", "b"], np.array([0, 1]), 100)  # everything would be held out
+    assert not lone.any()
+    # A face keeps its side when other faces come and go.
+    more = labelled_set(6, 14)
+    again = held_out_split(more.face_ids, more.person, 20)
+    shared = {f: h for f, h in zip(more.face_ids, again, strict=True)}
+    assert all(shared[f] == h for f, h in zip(data.face_ids, first, strict=True) if f in shared)
+
+
+def test_fit_calibrates_between_same_and_different_people() -> None:
+    data = labelled_set(5, 20, unknown=6)
+    result = fit(data, FitParams())
+    assert result.calibrated
+    assert 0.45 < result.threshold < 0.85
+    assert result.metrics["accuracy"] >= 0.95
+    assert result.metrics["unknown_rejection"] >= 0.95
+    assert set(result.metrics["per_person"]) == set(data.people)
+    for values in result.metrics["per_person"].values():
+        assert values["recall"] is None or values["recall"] >= 0.75
+    # Strangers far from everyone are rejected; new faces of a known person are named.
+    centres = people_centres(6, 0)
+    stranger = faces_of(np.random.default_rng(5).normal(0, 0.06, 128).astype(np.float32), 5, 77)
+    dist = person_distances(stranger, result.gallery, result.gallery_mask)
+    assert (dist.min(axis=1) >= result.threshold).all()
+    known = person_distances(faces_of(centres[2], 5, 4242), result.gallery, result.gallery_mask)
+    assert (known.argmin(axis=1) == 2).all() and (known.min(axis=1) < result.threshold).all()
+
+
+def test_given_threshold_is_used_as_is() -> None:
+    result = fit(labelled_set(3, 10), FitParams(threshold=0.2))
+    assert result.threshold == 0.2 and not result.calibrated
+    assert result.metrics["accuracy"] < 0.5
+
+
+def test_one_person_falls_back_to_a_safe_threshold() -> None:
+    result = fit(labelled_set(1, 12), FitParams())
+    assert result.threshold <= 0.6
+    assert result.notes
+
+
+def test_exemplars_are_capped_and_spread() -> None:
+    vectors = np.random.default_rng(1).normal(0, 0.05, (300, 128)).astype(np.float32)
+    chosen = choose_exemplars(vectors, 40)
+    assert len(chosen) == 40 and len(set(chosen.tolist())) == 40
+    result = fit(labelled_set(3, 60), FitParams(max_exemplars=16))
+    assert result.gallery.shape[1] == 16 and result.gallery_mask.sum() == 48
+
+
+def test_onnx_head_equals_numpy_and_extracts() -> None:
+    data = labelled_set(4, 9)
+    result = fit(data, FitParams())
+    result.gallery_mask[1, 3:] = False  # uneven people: padding must never win
+    model = head_only(result.gallery, result.gallery_mask).SerializeToString()
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    queries = data.descriptors[:20]
+    dist, index, best = session.run(None, {"descriptors": queries})
+    expected = person_distances(queries, result.gallery, result.gallery_mask)
+    assert np.abs(dist - expected).max() < 2e-3  # sqrt near 0 magnifies float32 rounding
+    assert np.array_equal(index, expected.argmin(axis=1))
+    assert np.allclose(best, expected.min(axis=1), atol=2e-3)
+    again = ort.InferenceSession(extract_head(model), providers=["CPUExecutionProvider"])
+    assert np.allclose(again.run(None, {"descriptors": queries})[0], dist)
+
+
+@pytest.mark.parametrize(("distance", "named"), [(0.2, True), (0.59, True), (0.61, False), (1.2, False)])
+def test_decision_and_confidence(distance: float, named: bool) -> None:
+    people, confidences = reg.decide(np.array([1]), np.array([distance], dtype=np.float32), 0.6, ["a", "b"])
+    assert people == (["b"] if named else [None])
+    assert 0.5 <= confidences[0] <= 1.0
+    assert reg.confidence(0.6, 0.6) == pytest.approx(0.5)
