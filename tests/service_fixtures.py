@@ -64,6 +64,7 @@ class Service:
 
     url: str
     data_dir: Path
+    catalog_url: str
     processes: list[FacetagProcess] = field(default_factory=list)
     client: httpx.Client = field(init=False)
 
@@ -111,7 +112,8 @@ class Service:
 def run_embedded(tmp: Path, **settings: str | int | float) -> Iterator[Service]:
     port = free_port()
     env = base_env(tmp / "data", port=port, **settings)
-    service = Service(url=f"http://127.0.0.1:{port}", data_dir=tmp / "data")
+    service = Service(url=f"http://127.0.0.1:{port}", data_dir=tmp / "data",
+                      catalog_url=f"sqlite:///{tmp / 'data' / 'facetag.db'}")
     service.processes.append(start_facetag("serve", ["serve"], env, tmp))
     try:
         service.wait_ready()
@@ -138,7 +140,7 @@ def run_cluster(tmp: Path, redis_url: str, mongo_url: str, s3_url: str, detector
         blob_url=s3_url.rsplit("/", 1)[0] + f"/cluster-{n}-{os.getpid()}",
         **settings,
     )
-    service = Service(url=f"http://127.0.0.1:{port}", data_dir=tmp / "data")
+    service = Service(url=f"http://127.0.0.1:{port}", data_dir=tmp / "data", catalog_url=env["FACETAG_CATALOG_URL"])
     service.processes.append(start_facetag("gateway", ["gateway"], env, tmp))
     for i in range(detectors):
         service.processes.append(start_facetag(f"detector-{i + 1}", ["worker", "detector"], env, tmp))

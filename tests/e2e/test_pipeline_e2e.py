@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import re
@@ -12,6 +13,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from service_fixtures import Service
+
+from services.core.catalog import FaceQuery, open_catalog
+from services.core.domain import FaceRecord
 
 pytestmark = pytest.mark.e2e
 
@@ -49,6 +53,18 @@ def test_every_sample_photo_goes_through_to_done(service: Service, facedata: Pat
     assert thumb.status_code == 200 and max(Image.open(io.BytesIO(thumb.content)).size) <= 320
     listing = service.client.get("/v1/images", params={"status": "done", "limit": 100}).json()
     assert {i["id"] for i in listing["items"]} >= set(accepted.values())
+    # no model yet: every face unknown, but its descriptor is kept for training
+    faces = asyncio.run(_stored_faces(service.catalog_url, sample))
+    assert len(faces) == 2 and all(f.descriptor is not None and len(f.descriptor) == 128 for f in faces)
+
+
+async def _stored_faces(catalog_url: str, image_id: str) -> list[FaceRecord]:
+    catalog = open_catalog(catalog_url)
+    await catalog.connect()
+    try:
+        return await catalog.list_faces(FaceQuery(image_id=image_id))
+    finally:
+        await catalog.close()
 
 
 def test_same_bytes_again_return_the_existing_photo(service: Service, facedata: Path) -> None:
