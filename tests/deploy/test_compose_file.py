@@ -11,6 +11,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = ("detector", "classifier")
+SINGLETONS = ("trainer", "beat")
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +21,11 @@ def compose() -> dict[str, Any]:
 
 
 def test_has_the_whole_cluster(compose: dict[str, Any]) -> None:
-    assert {"redis", "mongo", "minio", "minio-bucket", "gateway", *WORKERS} <= set(compose["services"])
+    assert {"redis", "mongo", "minio", "minio-bucket", "gateway", *WORKERS, *SINGLETONS} <= set(compose["services"])
 
 
 def test_facetag_services_share_one_image_built_from_deploy(compose: dict[str, Any]) -> None:
-    for name in ("gateway", *WORKERS):
+    for name in ("gateway", *WORKERS, *SINGLETONS):
         service = compose["services"][name]
         assert service["build"]["dockerfile"] == "deploy/Dockerfile" and service["build"]["context"] == "."
         assert service["image"] == "facetag:latest"
@@ -56,3 +57,9 @@ def test_services_reach_the_stores_by_service_name(compose: dict[str, Any]) -> N
 def test_only_the_gateway_publishes_a_port(compose: dict[str, Any]) -> None:
     published = {name for name, s in compose["services"].items() if s.get("ports") and not s.get("profiles")}
     assert published == {"gateway"}
+
+
+def test_trainer_and_schedule(compose: dict[str, Any]) -> None:
+    assert compose["services"]["trainer"]["command"] == ["facetag", "worker", "trainer"]
+    assert compose["services"]["beat"]["command"] == ["facetag", "beat"]
+    assert "FACETAG_TRAIN_SCHEDULE" in compose["services"]["beat"]["environment"]
