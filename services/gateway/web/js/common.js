@@ -272,3 +272,45 @@ export function imgOr(src, alt, placeholder, attrs = {}) {
   img.addEventListener("error", () => img.replaceWith(placeholder), { once: true });
   return img;
 }
+
+// ---- the gallery search, shared by the gallery and the photo page (previous/next) ----------------
+
+export const PAGE_SIZE = 24;
+
+export function readSearch(queryString) {
+  const q = new URLSearchParams(queryString);
+  return {
+    people: q.getAll("person").filter((p) => p.trim()),
+    unknown: q.get("unknown") === "1",
+    from: q.get("from") || "",
+    to: q.get("to") || "",
+    page: Math.max(1, parseInt(q.get("page") || "1", 10) || 1),
+  };
+}
+
+export function searchQuery(state, { withPage = false } = {}) {
+  const q = new URLSearchParams();
+  for (const p of state.people) q.append("person", p);
+  if (state.unknown) q.set("unknown", "1");
+  if (state.from) q.set("from", state.from);
+  if (state.to) q.set("to", state.to);
+  if (withPage && state.page > 1) q.set("page", String(state.page));
+  return q.toString();
+}
+
+// A date field means the whole day where the user is.
+function localDay(value, end) {
+  if (!value) return undefined;
+  const [y, m, d] = value.split("-").map(Number);
+  return (end ? new Date(y, m - 1, d, 23, 59, 59, 999) : new Date(y, m - 1, d)).toISOString();
+}
+
+// GET /v1/images parameters for a search.
+export function searchParams(state) {
+  return {
+    person: state.people,
+    has_unknown: state.unknown ? "true" : undefined,
+    uploaded_from: localDay(state.from, false),
+    uploaded_to: localDay(state.to, true),
+  };
+}

@@ -1,48 +1,22 @@
 // The gallery: every photo as a thumbnail with the names on it; search by people, unknown faces, dates.
 import {
-  STATUS_TEXT, UNFINISHED, api, clear, faceLabel, h, icon, imgOr, labelChip, loadPeople, mountHeader,
-  peopleList, plural, showError,
+  PAGE_SIZE, STATUS_TEXT, UNFINISHED, api, clear, faceLabel, h, icon, imgOr, labelChip, loadPeople, mountHeader,
+  peopleList, plural, readSearch, searchParams, searchQuery, showError,
 } from "./common.js";
 
-const PAGE_SIZE = 24;
 const app = document.getElementById("app");
 let people = [];
 let pollTimer = null;
 
-// The search lives in the address, so a search can be bookmarked, shared and gone back to.
 function readState() {
-  const q = new URLSearchParams(location.search);
-  return {
-    people: q.getAll("person").filter((p) => p.trim()),
-    unknown: q.get("unknown") === "1",
-    from: q.get("from") || "",
-    to: q.get("to") || "",
-    page: Math.max(1, parseInt(q.get("page") || "1", 10) || 1),
-  };
+  return readSearch(location.search);
 }
 
 function writeState(state, { replace = false } = {}) {
-  const q = new URLSearchParams();
-  for (const p of state.people) q.append("person", p);
-  if (state.unknown) q.set("unknown", "1");
-  if (state.from) q.set("from", state.from);
-  if (state.to) q.set("to", state.to);
-  if (state.page > 1) q.set("page", String(state.page));
-  const url = q.toString() ? `/?${q}` : "/";
+  const query = searchQuery(state, { withPage: true });
+  const url = query ? `/?${query}` : "/";
   if (replace) history.replaceState(null, "", url);
   else history.pushState(null, "", url);
-}
-
-// A date field means the whole day where the user is.
-function dayStart(value) {
-  if (!value) return undefined;
-  const [y, m, d] = value.split("-").map(Number);
-  return new Date(y, m - 1, d, 0, 0, 0, 0).toISOString();
-}
-function dayEnd(value) {
-  if (!value) return undefined;
-  const [y, m, d] = value.split("-").map(Number);
-  return new Date(y, m - 1, d, 23, 59, 59, 999).toISOString();
 }
 
 function go(change) {
@@ -113,6 +87,14 @@ function searchBar(state) {
   );
 }
 
+// The photo page gets the search and the photo's place in it, to step to the previous and next photo.
+function photoHref(imageId, state, position) {
+  const q = new URLSearchParams({ id: imageId, at: String(position) });
+  const search = searchQuery(state);
+  if (search) q.set("in", search);
+  return `/photo.html?${q}`;
+}
+
 function namesOn(image, state) {
   const chips = [];
   let unknown = 0;
@@ -142,7 +124,7 @@ function namesOn(image, state) {
   return chips;
 }
 
-function card(image, state) {
+function card(image, state, position) {
   const unfinished = UNFINISHED.has(image.status);
   const placeholder = h("div", { class: "placeholder" },
     unfinished ? h("span", { class: "spinner" }) : icon("image"));
@@ -151,7 +133,7 @@ function card(image, state) {
     : imgOr(image.thumbnail_url, image.filename || "photo", placeholder);
   const title = image.filename || "Photo";
   return h("article", { class: "card", "data-image-id": image.id },
-    h("a", { class: "thumb", href: `/photo.html?id=${encodeURIComponent(image.id)}`, title, "aria-label": `Open ${title}` },
+    h("a", { class: "thumb", href: photoHref(image.id, state, position), title, "aria-label": `Open ${title}` },
       thumb,
       unfinished ? h("span", { class: "badge" }, h("span", { class: "spinner" }), STATUS_TEXT[image.status]) : null,
       image.status === "failed" ? h("span", { class: "badge failed", title: image.error || "" }, "Failed") : null,
@@ -195,14 +177,7 @@ function pager(state, total) {
 
 async function fetchPage(state) {
   return api("/v1/images", {
-    params: {
-      person: state.people,
-      has_unknown: state.unknown ? "true" : undefined,
-      uploaded_from: dayStart(state.from),
-      uploaded_to: dayEnd(state.to),
-      offset: (state.page - 1) * PAGE_SIZE,
-      limit: PAGE_SIZE,
-    },
+    params: { ...searchParams(state), offset: (state.page - 1) * PAGE_SIZE, limit: PAGE_SIZE },
   });
 }
 
@@ -225,7 +200,7 @@ async function render({ quiet = false } = {}) {
     return render();
   }
   const focused = document.activeElement?.id === "person-search";
-  const grid = h("section", { class: "grid", id: "gallery", "aria-label": "Photos" }, page.items.map((i) => card(i, state)));
+  const grid = h("section", { class: "grid", id: "gallery", "aria-label": "Photos" }, page.items.map((image, n) => card(image, state, (state.page - 1) * PAGE_SIZE + n)));
   const head = h("div", { class: "page-head" },
     h("h1", {}, state.people.length ? `Photos of ${state.people.join(" and ")}` : "Photos"),
     h("span", { class: "spacer" }),

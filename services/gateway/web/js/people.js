@@ -1,7 +1,6 @@
 // People: everyone with a face, their counts; add, rename, merge, delete; see and fix their faces.
 import {
-  api, ApiError, ask, avatarColour, clear, faceLabel, h, icon, imgOr, initials, labelChip, mountHeader, plural,
-  showError, toast,
+  api, ApiError, ask, avatarColour, clear, faceLabel, h, icon, imgOr, initials, mountHeader, plural, showError, toast,
 } from "./common.js";
 
 const FACES_PAGE = 60;
@@ -182,20 +181,24 @@ async function showFaces(person) {
   let offset = 0;
   const tile = (face) => {
     const label = faceLabel(face);
+    const guess = label.kind === "guess";
+    const status = guess
+      ? h("span", { class: "chip guess", title: label.title }, "Guess", label.pct !== null ? h("span", { class: "pct" }, `${label.pct}%`) : null)
+      : h("span", { class: "chip confirmed", title: label.title }, "Confirmed");
     const el = h("div", { class: "face-tile", "data-face-id": face.id },
       h("a", { href: `/photo.html?id=${encodeURIComponent(face.image_id)}`, title: "Open the photo" },
         imgOr(face.chip_url, person.name, h("div", { class: "noface" }, "…"))),
       h("div", { class: "meta" },
-        labelChip(face),
+        status,
         h("div", { class: "row" },
-          label.kind === "guess" ? h("button", {
-            type: "button", class: "confirm", title: `Yes, this is ${person.name}`,
+          guess ? h("button", {
+            type: "button", class: "confirm", title: `Yes, this is ${person.name}`, "aria-label": "Confirm",
             onclick: () => act(face, { confirm: true }, el),
-          }, icon("check", "Confirm")) : null,
+          }, icon("check"), "Yes") : null,
           h("button", {
-            type: "button", title: `This is not ${person.name}`,
+            type: "button", title: `This is not ${person.name}: mark it unknown`,
             onclick: () => act(face, { unknown: true }, el),
-          }, `Not ${person.name.split(/\s+/)[0]}`),
+          }, `Not ${Array.from(person.name.split(/\s+/)[0]).slice(0, 12).join("")}`),
         ),
       ),
     );

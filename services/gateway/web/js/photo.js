@@ -1,12 +1,22 @@
 // One photo with its face boxes: click a box to name, confirm or remove it; drag to draw a new one.
 import {
-  STATUS_TEXT, UNFINISHED, api, ask, clear, faceLabel, formatBytes, formatDate, h, icon, imgOr, labelChip,
-  loadPeople, mountHeader, peopleList, plural, showError, toast,
+  PAGE_SIZE, STATUS_TEXT, UNFINISHED, api, ask, clear, faceLabel, formatBytes, formatDate, h, icon, imgOr,
+  labelChip, loadPeople, mountHeader, peopleList, plural, readSearch, searchParams, showError, toast,
 } from "./common.js";
 
 const MIN_SIDE = 8; // pixels of the photo; the API refuses smaller boxes
 const app = document.getElementById("app");
-const imageId = new URLSearchParams(location.search).get("id");
+const query = new URLSearchParams(location.search);
+const imageId = query.get("id");
+// Where the photo was opened from: the gallery's search and the photo's place in its results.
+const search = query.get("in") || "";
+const position = query.has("at") ? Math.max(0, parseInt(query.get("at"), 10) || 0) : null;
+const galleryHref = (() => {
+  const q = new URLSearchParams(search);
+  if (position !== null && position >= PAGE_SIZE) q.set("page", String(Math.floor(position / PAGE_SIZE) + 1));
+  const text = q.toString();
+  return text ? `/?${text}` : "/";
+})();
 
 const state = {
   image: null,
@@ -15,6 +25,9 @@ const state = {
   draft: null, // {left, top, width, height} of a box being drawn or waiting for its name
   drawMode: false, // touch screens draw only in this mode, so a finger can still scroll
   busy: false,
+  prev: null, // neighbours in the gallery's order: {href, image}
+  next: null,
+  total: null,
 };
 let pollTimer = null;
 const els = {};
@@ -135,7 +148,8 @@ async function deletePhoto() {
   if (!ok) return;
   try {
     await api(`/v1/images/${encodeURIComponent(imageId)}`, { method: "DELETE" });
-    location.href = "/";
+    // The next photo moves up into this one's place.
+    location.href = state.next ? photoHref(state.next.id, position) : galleryHref;
   } catch (err) {
     showError(err);
   }
@@ -202,7 +216,7 @@ function editorFor(face) {
     h("div", { class: "head" },
       chipImage(face),
       h("div", { class: "who" },
-        h("strong", {}, label.text),
+        h("strong", {}, face.person ? label.text : face.label_source === "person" ? "Unknown" : "Unnamed face"),
         h("div", { class: "muted" }, describe(face)),
       ),
       h("button", { type: "button", class: "ghost icon-btn", "aria-label": "Close", onclick: closeEditor }, icon("x")),
@@ -448,20 +462,15 @@ function renderPage() {
     ? "Tap a box to name it."
     : "Click a box to name it · drag on the photo to add a face.";
   const hint = h("span", { class: "hint" }, hintText);
-  const back = h("a", {
-    class: "button ghost", href: "/",
-    onclick: (event) => {
-      if (document.referrer && new URL(document.referrer).origin === location.origin && history.length > 1) {
-        event.preventDefault();
-        history.back();
-      }
-    },
-  }, icon("back"), h("span", { class: "wide-only" }, "Photos"));
+  const back = h("a", { class: "button ghost", href: galleryHref, title: "Back to the photos", "aria-label": "Back to Photos" },
+    icon("back"), h("span", { class: "wide-only" }, "Photos"));
+  els.nav = h("div", { class: "photo-nav" });
   clear(app,
-    h("div", { class: "page-head" },
+    h("div", { class: "page-head photo-head" },
       back,
       h("h1", { style: { overflow: "hidden", textOverflow: "ellipsis", whiteSpace: "nowrap", minWidth: "0", flex: "1" } },
         image.filename || "Photo"),
+      els.nav,
       h("button", { type: "button", class: "danger", onclick: deletePhoto, "aria-label": "Delete photo", id: "delete-photo" },
         icon("trash"), h("span", { class: "wide-only" }, "Delete photo")),
     ),
@@ -477,6 +486,42 @@ function renderPage() {
   );
   renderStatus();
   renderFaces();
+  renderNav();
+}
+
+function photoHref(id, at) {
+  const q = new URLSearchParams({ id, at: String(at) });
+  if (search) q.set("in", search);
+  return `/photo.html?${q}`;
+}
+
+// Previous and next photo of the search this photo was opened from.
+async function loadNeighbours() {
+  if (position === null) return;
+  try {
+    const offset = Math.max(0, position - 1);
+    const page = await api("/v1/images", { params: { ...searchParams(readSearch(search)), offset, limit: 3 } });
+    const at = page.items.findIndex((image) => image.id === imageId);
+    if (at < 0) return; // the list changed since; no stepping
+    state.prev = page.items[at - 1] || null;
+    state.next = page.items[at + 1] || null;
+    state.total = page.total;
+  } catch (err) {
+    return;
+  }
+  renderNav();
+}
+
+function renderNav() {
+  if (!els.nav || state.total === null) return;
+  const link = (image, at, name, label) => (image
+    ? h("a", { class: "button icon-btn", href: photoHref(image.id, at), "aria-label": label, title: `${label} (${name === "back" ? "←" : "→"})`, id: `${name}-photo` }, icon(name))
+    : h("button", { type: "button", class: "icon-btn", disabled: true, "aria-label": label }, icon(name)));
+  clear(els.nav,
+    link(state.prev, position - 1, "back", "Previous photo"),
+    h("span", { class: "muted small" }, `${position + 1} of ${state.total}`),
+    link(state.next, position + 1, "next", "Next photo"),
+  );
 }
 
 function needsPolling() {
@@ -513,7 +558,12 @@ async function poll() {
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && (state.selected || state.draft)) {
     closeEditor();
+    return;
   }
+  const typing = event.target.closest?.("input, textarea, select, dialog");
+  if (typing || state.selected || state.draft || event.altKey || event.ctrlKey || event.metaKey) return;
+  const to = event.key === "ArrowLeft" ? state.prev : event.key === "ArrowRight" ? state.next : null;
+  if (to) location.href = photoHref(to.id, position + (event.key === "ArrowLeft" ? -1 : 1));
 });
 
 document.addEventListener("pointerdown", (event) => {
@@ -546,6 +596,7 @@ async function start() {
   peopleList("people-names", state.people);
   renderPage();
   schedulePoll();
+  loadNeighbours();
 }
 
 start();

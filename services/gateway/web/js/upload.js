@@ -166,8 +166,11 @@ function render() {
   });
   const zone = h("label", { class: "dropzone", for: "file-input", tabindex: "0" },
     icon("upload"),
-    h("strong", {}, "Drop photos here"),
-    h("span", {}, "or click to choose several. JPEG, PNG, WebP, BMP, TIFF or GIF."),
+    matchMedia("(pointer: coarse)").matches
+      ? h("strong", {}, "Tap to choose photos")
+      : h("strong", {}, "Drop photos here"),
+    h("span", {}, matchMedia("(pointer: coarse)").matches ? "Pick several at once. " : "or click to choose several. ",
+      "JPEG, PNG, WebP, BMP, TIFF or GIF; faces are found right after."),
   );
   zone.addEventListener("keydown", (event) => {
     if (event.key === "Enter" || event.key === " ") {
