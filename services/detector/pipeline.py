@@ -75,6 +75,9 @@ class Detector:
         (prepared,) = self.finder.at_boxes(decoded.rgb, [face.box])
         key = blob_layout.chip(face.image_id, face.id)
         await asyncio.to_thread(self.ctx.stores.blobs.put, key, encode_png(prepared.chip), "image/png")
-        current = await catalog.get_face(face_id) or face  # re-read: a person may have named it meanwhile
+        current = await catalog.get_face(face_id)  # re-read: a person may have named it meanwhile
+        if current is None:  # or removed it: add_face would bring it back
+            await asyncio.to_thread(self.ctx.stores.blobs.delete, key)
+            raise NotFound(f"face {face_id} was deleted while its chip was made")
         await catalog.add_face(current.model_copy(update={"landmarks": prepared.landmarks, "chip_key": key}))
         await asyncio.to_thread(send, self.celery, CLASSIFY_IMAGE, face.image_id, [face.id])

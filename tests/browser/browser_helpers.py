@@ -73,11 +73,17 @@ def person_id(service: Service, name: str) -> str:
     return str(response.json()["id"])
 
 
+def catalog_url(service: Service) -> str:
+    """The service's catalog: the URL it was started with (see test_browser_mongo.py), else its SQLite file."""
+    url: str | None = getattr(service, "catalog_url", None)
+    return url or f"sqlite:///{service.data_dir / 'facetag.db'}"
+
+
 def _catalog_call(service: Service, call: Any) -> Any:
-    """Run ``call(catalog)`` on the service's own SQLite catalog, as another process would."""
+    """Run ``call(catalog)`` on the service's own catalog, as another process would."""
 
     async def run() -> Any:
-        catalog = open_catalog(f"sqlite:///{service.data_dir / 'facetag.db'}")
+        catalog = open_catalog(catalog_url(service))
         await catalog.connect()
         try:
             return await call(catalog)

@@ -25,7 +25,9 @@ def test_merge_two_people_then_delete_one(pages: Pages, facedata: Path) -> None:
     _name(pages, faces(service, two)[0]["id"], "Madonna Ciccone")
 
     page = pages.open("/people.html")
-    expect(page.locator(".person .name")).to_have_text(["Madonna", "Madonna Ciccone"])
+    names = page.locator(".person .name")
+    expect(names.filter(has_text="Madonna")).to_have_text(["Madonna", "Madonna Ciccone"])
+    before = names.count()
     pages.shot(page, "people-desktop")
     ciccone = page.locator(".person", has_text="Madonna Ciccone")
     ciccone.get_by_role("button", name="Merge").click()
@@ -33,8 +35,9 @@ def test_merge_two_people_then_delete_one(pages: Pages, facedata: Path) -> None:
     expect(dialog).to_contain_text("Merge Madonna Ciccone into")
     dialog.locator("#merge-target").select_option(label="Madonna (1 face)")
     dialog.get_by_role("button", name="Merge").click()
-    expect(page.locator(".person .name")).to_have_text(["Madonna"])
-    expect(page.locator(".person .stats")).to_have_text(["2 photos · 2 faces"])
+    expect(names).to_have_count(before - 1)
+    expect(names.filter(has_text="Madonna")).to_have_text(["Madonna"])
+    expect(page.locator(".person", has_text="Madonna").locator(".stats")).to_have_text("2 photos · 2 faces")
     assert service.client.get("/v1/images", params={"person": "madonna"}).json()["total"] == 2
 
     # Delete: the photos stay and the faces become unknown.
@@ -42,8 +45,8 @@ def test_merge_two_people_then_delete_one(pages: Pages, facedata: Path) -> None:
     dialog = page.locator("dialog[open]")
     expect(dialog).to_contain_text("Their 2 faces become unknown")
     dialog.get_by_role("button", name="Delete person").click()
-    expect(page.locator(".person")).to_have_count(0)
-    expect(page.locator(".empty")).to_contain_text("Nobody yet")
+    expect(names).to_have_count(before - 2)
+    expect(names.filter(has_text="Madonna")).to_have_count(0)
     for image_id in (one, two):
         image = service.client.get(f"/v1/images/{image_id}").json()
         assert image["faces"] and all(f["person"] is None for f in image["faces"])
@@ -65,7 +68,7 @@ def test_renaming_to_a_taken_name_offers_a_merge(pages: Pages, facedata: Path) -
     dialog = page.locator("dialog[open]")
     expect(dialog).to_contain_text("Jerry Seinfeld already exists")
     dialog.get_by_role("button", name="Merge into Jerry Seinfeld").click()
-    expect(page.locator(".person .name")).to_have_text(["Jerry Seinfeld"])
+    expect(page.locator(".person .name").filter(has_text="Jerry")).to_have_text(["Jerry Seinfeld"])
     assert {f["person"]["name"] for f in faces(service, image_id)[:2]} == {"Jerry Seinfeld"}
 
 

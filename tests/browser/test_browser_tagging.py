@@ -66,7 +66,7 @@ def test_upload_name_search_rename_draw_and_delete(pages: Pages, facedata: Path)
     card.get_by_role("button", name="Rename").click()
     card.locator("form.rename input").fill("Matthew Damon")
     card.locator("form.rename input").press("Enter")
-    expect(page.locator(".person .name")).to_have_text(["Matthew Damon"])
+    expect(card.locator(".name")).to_have_text("Matthew Damon")
     page.goto(f"/photo.html?id={image_id}")
     expect(page.locator(".face .tag.confirmed")).to_have_text("Matthew Damon")
     assert faces(service, image_id)[0]["person"]["name"] == "Matthew Damon"
