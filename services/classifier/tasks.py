@@ -16,7 +16,7 @@ from services.core.blobs import open_blobs
 from services.core.catalog import FaceQuery
 from services.core.celery_app import app
 from services.core.faces.analyzer import Descriptors
-from services.core.queue import CLASSIFY_IMAGE, RETAG_FACES, send
+from services.core.queue import CLASSIFY_IMAGE, CLASSIFY_QUEUE, RETAG_FACES, send
 from services.core.worker_runtime import run_image_task, worker_context
 
 log = logging.getLogger(__name__)
@@ -53,13 +53,13 @@ def classify_image(self: Task, image_id: str, face_ids: list[str] | None = None)
 
 
 async def _plan_retag(version: str) -> int:
-    """Queue every face whose label a person did not set, in chunks, for the classifier workers."""
+    """Queue, in chunks, every face whose label no person set and that the served model did not label."""
     ctx = worker_context()
     offset, queued, chunk = 0, 0, []
     while True:
         page = await ctx.stores.catalog.list_faces(FaceQuery(with_descriptor=True, offset=offset, limit=RETAG_PAGE))
         for face in page:
-            if not face.human_labelled:
+            if not face.human_labelled and face.model_version != version:
                 chunk.append(face.id)
             if len(chunk) >= RETAG_CHUNK:
                 await asyncio.to_thread(send, app, RETAG_FACES, version, chunk)
@@ -93,20 +93,28 @@ async def _retag(face_ids: list[str]) -> tuple[str | None, int]:
 
 
 @app.task(name=RETAG_FACES, bind=True)
-def retag_faces(self: Task, version: str, face_ids: list[str] | None = None) -> None:
+def retag_faces(self: Task, version: str, face_ids: list[str] | None = None, sweep: int = 0) -> None:
     """Tag faces again with a newly current model; never a face a person labelled.
 
-    Without face ids: plan the work (list the faces, queue chunks). The face's stored descriptor is
-    reused, so only the model's head runs.
+    Without face ids: plan the work (list the faces, queue chunks), then once more a little later:
+    photos classified during the switch by a worker that had not yet loaded the new model are
+    caught by that second sweep. The faces' stored descriptors are reused: only the model's head runs.
     """
     ctx = worker_context()
     try:
         _ = ctx.stores
-        if face_ids is None:
-            queued = ctx.run(_plan_retag(version))
-            log.info("re-tagging %d face(s) with model %s", queued, version)
-            return
         model_holder().ensure(version)
+        if face_ids is None:
+            served = model_holder().version
+            if served is None:
+                log.warning("cannot re-tag: this worker serves no published model (see its heartbeat)")
+                return
+            queued = ctx.run(_plan_retag(served))
+            log.info("re-tagging %d face(s) with model %s (sweep %d)", queued, served, sweep + 1)
+            if sweep == 0:
+                delay = min(60.0, 3 * ctx.settings.model_check_interval + 5)
+                app.send_task(RETAG_FACES, args=[served, None, 1], queue=CLASSIFY_QUEUE, countdown=delay)
+            return
         served, changed = ctx.run(_retag(face_ids))
         if served is None:
             log.warning("cannot re-tag with %s: this worker serves no published model (see its heartbeat)", version)
