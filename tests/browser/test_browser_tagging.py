@@ -43,8 +43,14 @@ def test_upload_name_search_rename_draw_and_delete(pages: Pages, facedata: Path)
     pages.shot(page, "photo-editor-desktop")
     editor.locator("input[name=name]").fill("Matt Damon")
     editor.locator("input[name=name]").press("Enter")
-    expect(editor).to_have_count(0)
     expect(page.locator(".face .tag.confirmed")).to_have_text("Matt Damon")
+    # The editor goes straight on to the next face nobody named, ready for the next name.
+    expect(page.locator(".face .box.selected")).to_have_count(1)
+    expect(page.locator(".face .box").nth(1)).to_have_class(re.compile(r"\bselected\b"))
+    expect(editor).to_contain_text("Unnamed face")
+    expect(editor.locator("input[name=name]")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(editor).to_have_count(0)
     left = faces(service, image_id)[0]
     assert (left["person"]["name"], left["label_source"]) == ("Matt Damon", "person")
 
@@ -144,7 +150,8 @@ def test_correct_a_guess_by_typing_another_name_or_unknown(pages: Pages, facedat
     editor.get_by_role("button", name="Save").click()
     expect(page.locator(".face .tag.confirmed")).to_have_text("Casey Affleck")
 
-    page.locator(f'.box[data-face-id="{second["id"]}"]').click()
+    # Saving moved the editor on to the other guess.
+    expect(page.locator(f'.box[data-face-id="{second["id"]}"]')).to_have_class(re.compile(r"\bselected\b"))
     editor.get_by_role("button", name="Unknown").click()
     expect(editor).to_have_count(0)
     expect(page.locator(".face .tag.guess")).to_have_count(0)

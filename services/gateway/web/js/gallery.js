@@ -34,7 +34,10 @@ function searchBar(state) {
   const addName = (value) => {
     const name = value.trim();
     if (!name) return;
-    const known = people.find((p) => p.name.toLowerCase() === name.toLowerCase());
+    // An exact name, else the one person whose name contains what was typed ("ben" -> "Ben Affleck").
+    const typed = name.toLowerCase();
+    const partial = people.filter((p) => p.name.toLowerCase().includes(typed));
+    const known = people.find((p) => p.name.toLowerCase() === typed) || (partial.length === 1 ? partial[0] : null);
     const chosen = known ? known.name : name;
     if (!state.people.some((p) => p.toLowerCase() === chosen.toLowerCase())) go({ people: [...state.people, chosen] });
     else input.value = "";
@@ -153,9 +156,17 @@ function emptyState(state) {
   }
   const unknownNames = state.people.filter((n) => !people.some((p) => p.name.toLowerCase() === n.toLowerCase()));
   const why = unknownNames.length
-    ? `Nobody is called ${unknownNames.map((n) => `“${n}”`).join(" or ")}. Names match whole, in any case.`
+    ? `Nobody is called ${unknownNames.map((n) => `“${n}”`).join(" or ")}.`
     : "Try fewer names or a wider date range.";
-  return h("div", { class: "empty" }, icon("search"), h("h2", {}, "No photos match"), h("p", {}, why));
+  // Suggest people whose names contain what was typed.
+  const suggestions = people.filter((p) => unknownNames.some((n) => p.name.toLowerCase().includes(n.toLowerCase())));
+  const instead = (person) => state.people.map((n) => (unknownNames.includes(n)
+    && person.name.toLowerCase().includes(n.toLowerCase()) ? person.name : n));
+  return h("div", { class: "empty" }, icon("search"), h("h2", {}, "No photos match"), h("p", {}, why),
+    suggestions.length ? h("p", {}, "Did you mean ",
+      suggestions.slice(0, 6).map((p) => [h("button", {
+        type: "button", class: "chip token", style: { cursor: "pointer" }, onclick: () => go({ people: instead(p) }),
+      }, p.name), " "]), "?") : null);
 }
 
 function pager(state, total) {

@@ -56,14 +56,28 @@ function chipImage(face, cls = "") {
 
 // ---- actions -------------------------------------------------------------------------------------
 
-async function labelFace(face, body, message) {
+// Faces still waiting for a person's word: the model's guesses and faces nobody named.
+function needsReview(face) {
+  return face.label_source !== "person";
+}
+
+function nextToReview(afterId) {
+  const faces = state.image.faces;
+  const at = faces.findIndex((f) => f.id === afterId);
+  const order = [...faces.slice(at + 1), ...faces.slice(0, Math.max(0, at))];
+  return order.find(needsReview) || null;
+}
+
+// ``advance``: from the editor, go straight on to the next face to name, so a whole photo is named
+// with the keyboard alone.
+async function labelFace(face, body, message, { advance = false } = {}) {
   if (state.busy) return;
   state.busy = true;
   try {
     const updated = await api(`/v1/faces/${encodeURIComponent(face.id)}`, { method: "PATCH", body });
     Object.assign(face, updated);
     if (body.name) await refreshPeople();
-    state.selected = null;
+    state.selected = advance ? nextToReview(face.id)?.id || null : null;
     toast(message(updated));
   } catch (err) {
     showEditorError(err);
@@ -74,16 +88,17 @@ async function labelFace(face, body, message) {
   renderFaces();
 }
 
-function nameFace(face, name) {
-  return labelFace(face, { name }, (f) => `Named ${f.person.name}`);
+function nameFace(face, name, options) {
+  return labelFace(face, { name }, (f) => `Named ${f.person.name}`, options);
 }
 
-function confirmFace(face) {
-  return labelFace(face, { confirm: true }, (f) => (f.person ? `Confirmed ${f.person.name}` : "Confirmed as unknown"));
+function confirmFace(face, options) {
+  return labelFace(face, { confirm: true }, (f) => (f.person ? `Confirmed ${f.person.name}` : "Confirmed as unknown"),
+    options);
 }
 
-function markUnknown(face) {
-  return labelFace(face, { unknown: true }, () => "Marked as unknown");
+function markUnknown(face, options) {
+  return labelFace(face, { unknown: true }, () => "Marked as unknown", options);
 }
 
 async function removeFace(face) {
@@ -204,12 +219,13 @@ function nameForm(onName, { submitText, placeholder, initial = "" }) {
 function editorFor(face) {
   const label = faceLabel(face);
   const current = face.person?.name || "";
-  const { form, input } = nameForm((name) => nameFace(face, name), {
+  const advance = { advance: true };
+  const { form, input } = nameForm((name) => nameFace(face, name, advance), {
     submitText: "Save",
     placeholder: label.kind === "guess" ? "Someone else?" : "Who is this?",
   });
   const confirm = label.kind === "guess"
-    ? h("button", { type: "button", class: "confirm", onclick: () => confirmFace(face) },
+    ? h("button", { type: "button", class: "confirm", onclick: () => confirmFace(face, advance) },
       icon("check"), `Yes, it's ${current}`)
     : null;
   const editor = h("div", { class: "editor", role: "dialog", "aria-label": "Edit face" },
@@ -225,10 +241,13 @@ function editorFor(face) {
     form,
     h("div", { class: "row" },
       face.label_source === "person" && !face.person ? null
-        : h("button", { type: "button", onclick: () => markUnknown(face) }, icon("question"), "Unknown"),
+        : h("button", { type: "button", onclick: () => markUnknown(face, advance) }, icon("question"), "Unknown"),
       h("button", { type: "button", class: "danger", onclick: () => removeFace(face) }, icon("trash"), "Not a face"),
     ),
     h("div", { class: "error", hidden: true, role: "alert" }),
+    matchMedia("(pointer: fine)").matches
+      ? h("div", { class: "keys" }, "Enter saves and opens the next face to name · Esc closes")
+      : null,
   );
   return { editor, focus: input };
 }
@@ -288,8 +307,12 @@ function faceBox(face) {
     },
   });
   const nearBottom = (face.box.top + face.box.height) / height > 0.86;
-  const tag = selected ? null : h("span", { class: `tag ${label.kind}${nearBottom ? " above" : ""}` },
-    h("span", { class: "text" }, label.kind === "guess" ? label.text : label.text,
+  // Unnamed faces get a small "?" so that a crowd stays readable; names are written out.
+  const short = label.kind === "unknown" && face.label_source !== "person";
+  const tag = selected ? null : h("span", {
+    class: `tag ${label.kind}${nearBottom ? " above" : ""}${short ? " short" : ""}`, title: label.title,
+  },
+    h("span", { class: "text" }, short ? "?" : label.text,
       label.kind === "guess" && label.pct !== null ? h("span", { class: "pct" }, ` ${label.pct}%`) : null),
     label.kind === "guess" ? h("button", {
       type: "button", class: "yes", title: `Yes, this is ${face.person.name}`,
@@ -462,6 +485,14 @@ function renderPage() {
     ? "Tap a box to name it."
     : "Click a box to name it · drag on the photo to add a face.";
   const hint = h("span", { class: "hint" }, hintText);
+  const tagsToggle = h("button", {
+    type: "button", class: "toggle", "aria-pressed": "true", id: "names-toggle", title: "Show or hide the names on the photo",
+    onclick: () => {
+      const shown = tagsToggle.getAttribute("aria-pressed") !== "true";
+      tagsToggle.setAttribute("aria-pressed", String(shown));
+      els.overlay.classList.toggle("hide-tags", !shown);
+    },
+  }, "Names");
   const back = h("a", { class: "button ghost", href: galleryHref, title: "Back to the photos", "aria-label": "Back to Photos" },
     icon("back"), h("span", { class: "wide-only" }, "Photos"));
   els.nav = h("div", { class: "photo-nav" });
@@ -477,7 +508,7 @@ function renderPage() {
     els.status,
     h("div", { class: "photo-layout" },
       h("section", { class: "stage-wrap", "aria-label": "Photo" },
-        h("div", { class: "stage-tools" }, drawToggle, hint), els.stage),
+        h("div", { class: "stage-tools" }, drawToggle, tagsToggle, hint), els.stage),
       h("aside", { class: "side" },
         h("section", { class: "panel" }, h("h2", {}, "In this photo ", els.summary), els.list),
         h("section", { class: "panel" }, h("h2", {}, "Details"), els.facts),
