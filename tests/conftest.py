@@ -8,10 +8,13 @@ shared photo folder skips, or fails when FACETAG_REQUIRE_SHARED=1 (CI).
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
+from urllib.parse import urlsplit, urlunsplit
 
+import pymongo
 import pytest
 
 # tests/ has no __init__.py, so pytest puts it on sys.path: keep it that way for this import to work.
@@ -78,3 +81,23 @@ def facedata() -> Path:
             "FACETAG_REQUIRE_SHARED",
         )
     return path.resolve()
+
+
+CATALOGS = ["sqlite", pytest.param("mongo", marks=pytest.mark.servers)]
+
+
+@pytest.fixture(params=CATALOGS)
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL naming an empty catalog no other test sees: a SQLite file, or a FerretDB database of its
+    own that is dropped afterwards. Tests using it run on both catalog implementations."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'catalog.db'}"
+        return
+    base = urlsplit(request.getfixturevalue("mongo_url"))
+    url = urlunsplit(base._replace(path=f"/facetag_{uuid.uuid4().hex[:16]}"))
+    yield url
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(url, serverSelectionTimeoutMS=5000)
+    try:
+        client.drop_database(client.get_default_database().name)
+    finally:
+        client.close()

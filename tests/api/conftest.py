@@ -6,12 +6,9 @@ No worker runs here: tests put images and detected faces straight into the catal
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import pymongo
 import pytest
 from api_client import Api
 from fastapi.testclient import TestClient
@@ -19,26 +16,6 @@ from fastapi.testclient import TestClient
 from services.core.settings import Settings
 from services.gateway import app as gateway_app
 from services.gateway.routes import image_edits, images
-
-CATALOGS = ["sqlite", pytest.param("mongo", marks=pytest.mark.servers)]
-
-
-def _isolated_mongo_url(base: str) -> str:
-    return urlunsplit(urlsplit(base)._replace(path=f"/facetag_api_{uuid.uuid4().hex[:16]}"))
-
-
-@pytest.fixture(params=CATALOGS)
-def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'catalog.db'}"
-        return
-    url = _isolated_mongo_url(request.getfixturevalue("mongo_url"))
-    yield url
-    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(url, serverSelectionTimeoutMS=5000)
-    try:
-        client.drop_database(client.get_default_database().name)
-    finally:
-        client.close()
 
 
 @pytest.fixture

@@ -10,36 +10,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import pymongo
 import pytest
 
 from services.core.blobs import BlobStore, open_blobs
 from services.core.catalog import Catalog, open_catalog
 
-CATALOGS = ["sqlite", pytest.param("mongo", marks=pytest.mark.servers)]
 BLOB_STORES = ["local", pytest.param("s3", marks=pytest.mark.servers)]
-
-
-def _isolated_mongo_url(base: str) -> str:
-    parts = urlsplit(base)
-    return urlunsplit(parts._replace(path=f"/facetag_contract_{uuid.uuid4().hex[:16]}"))
-
-
-@pytest.fixture(params=CATALOGS)
-def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL naming an empty catalog no other test sees; dropped after the test."""
-    if request.param == "sqlite":
-        yield f"sqlite://{tmp_path / 'catalog.db'}"
-        return
-    url = _isolated_mongo_url(request.getfixturevalue("mongo_url"))
-    yield url
-    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(url, serverSelectionTimeoutMS=5000)
-    try:
-        client.drop_database(client.get_default_database().name)
-    finally:
-        client.close()
 
 
 @pytest.fixture
