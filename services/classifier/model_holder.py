@@ -152,6 +152,9 @@ class ModelHolder:
                 return False
             served = (self._model.version, getattr(self._model, "sha256", None)) if self._model else None
             if (pointer.version, pointer.sha256) == served:
+                if self.error is not None:  # the pointer is back on what we serve: nothing is wrong any more
+                    self.error = None
+                    self._heartbeat()
                 return False
             if pointer.sha256 == self._refused and time.monotonic() - self._refused_at < RETRY_REFUSED_SECONDS:
                 return False

@@ -280,12 +280,14 @@ def test_a_damaged_model_is_refused_and_the_old_keeps_serving(learning_service: 
                                                               state: dict[str, Any]) -> None:
     blobs: BlobStore = state["blobs"]
     registry = reg.Registry(blobs)
-    never_served = registry.manifest("v2")  # the worse model: no worker has it in its cache
+    good = registry.manifest("v1")
     version = registry.next_version()
-    # A version whose file was damaged after it was written, made current behind the API's back.
-    blobs.put(reg.model_key(version), b"\x08" + os.urandom(4096))
-    blobs.put(reg.manifest_key(version),
-              never_served.model_copy(update={"version": version}).model_dump_json().encode())
+    # A version whose file was cut short after it was written (its manifest names the whole file, which
+    # no worker has in its cache), made current behind the API's back.
+    whole = blobs.get(reg.model_key("v1")) + os.urandom(64)
+    blobs.put(reg.model_key(version), whole[: len(whole) // 2])
+    blobs.put(reg.manifest_key(version), good.model_copy(
+        update={"version": version, "sha256": reg.sha256_bytes(whole)}).model_dump_json().encode())
     api = learning_service.client.put("/v1/admin/models/current", json={"version": version}, headers=ADMIN)
     assert api.status_code == 409 and "damaged" in api.json()["message"]
     registry.set_current(version, "damaged on purpose", verify=False)

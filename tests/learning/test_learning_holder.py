@@ -68,6 +68,8 @@ def test_damaged_model_is_refused_and_reported_old_keeps_serving(tmp_path: Path,
     beat = reg.read_beats(holder.blobs)[0]
     assert beat.model_version == "v1" and beat.model_error == holder.error
     holder.current().predict(chips)  # still works
+    holder.registry.set_current("v1", "rollback")  # back on what it serves: the error is over
+    assert not holder.check() and holder.error is None
     # v3: the hash matches, but it is not a model ONNX Runtime can load.
     junk = b"not an onnx graph" * 100
     holder.registry.write_version(good.manifest("v3", sha256=reg.sha256_bytes(junk)), junk)
