@@ -80,7 +80,7 @@ def run_import(folder: Path, url: str | None, settings: Settings, *, timeout: fl
     plan = plan_import(folder)
     if not plan.photos:
         print(f"facetag import: no photos in sub-folders of {folder}. Put each person's photos in a folder "
-              "named after them, e.g. {folder}/Ada/1.jpg.", file=sys.stderr)
+              f"named after them, e.g. {folder}/Ada/1.jpg.", file=sys.stderr)
         return 2
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     base = (url or f"http://{host}:{settings.port}").rstrip("/")
