@@ -32,5 +32,9 @@ class DescriptorOnly:
     def __init__(self, descriptors: Descriptors) -> None:
         self.descriptors = descriptors
 
+    @property
+    def provider(self) -> str:
+        return self.descriptors.provider
+
     def predict(self, chips: NDArray[np.uint8]) -> Prediction:
         return Prediction(descriptors=self.descriptors.compute(chips))

@@ -249,8 +249,10 @@ class ModelHolder:
                 log.exception("model check failed")
 
     def _beat_loop(self) -> None:
-        while not self._stop.wait(HEARTBEAT_SECONDS):
+        while True:  # the first beat at start, so /healthz lists a worker as soon as it serves
             self._heartbeat()
+            if self._stop.wait(HEARTBEAT_SECONDS):
+                return
 
     def _heartbeat(self) -> None:
         model = self._model

@@ -58,12 +58,21 @@ class ImagePage(BaseModel):
     limit: int
 
 
+class WorkerHealth(BaseModel):
+    name: str
+    model_version: str | None = Field(description="None: descriptors only, no trained model yet.")
+    provider: str | None = Field(description="The ONNX Runtime execution provider it runs on.")
+    model_error: str | None = Field(description="Why the newest model was refused, if it was.")
+    seen_at: datetime
+
+
 class Health(BaseModel):
     status: str
     version: str
     catalog: str
     blobs: str
     broker: str
+    workers: list[WorkerHealth] = Field(description="Classifier workers heard from in the last 10 minutes.")
 
 
 class Readiness(BaseModel):

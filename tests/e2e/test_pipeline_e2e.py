@@ -107,9 +107,11 @@ def test_unknown_ids_are_404_with_a_message(service: Service) -> None:
         assert "nope" in response.json()["message"]
 
 
-def test_readiness_and_openapi(service: Service) -> None:
+def test_readiness_health_and_openapi(service: Service) -> None:
     ready = service.client.get("/readyz").json()
     assert ready["ready"] and set(ready["checks"]) == {"catalog", "blobs", "broker"}
+    workers = service.client.get("/healthz").json()["workers"]
+    assert workers and all(w["provider"] == "CPUExecutionProvider" and w["model_version"] is None for w in workers)
     spec = service.client.get("/openapi.json").json()
     assert "/v1/images" in spec["paths"] and "/v1/images/{image_id}" in spec["paths"]
 

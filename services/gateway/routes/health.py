@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from celery import Celery
 from fastapi import APIRouter, Response
 
 from services import __version__
+from services.core.registry import read_beats
+from services.core.stores import Stores
 from services.gateway.deps import CeleryDep, SettingsDep, StoresDep
-from services.gateway.schemas import Health, Readiness
+from services.gateway.schemas import Health, Readiness, WorkerHealth
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 
 
@@ -31,11 +35,23 @@ async def _check(name: str, check: object) -> tuple[str, str]:
         return name, f"failing: {type(exc).__name__}: {exc}"[:300]
 
 
-@router.get("/healthz", response_model=Health, summary="The gateway process is alive")
-async def healthz(settings: SettingsDep) -> Health:
+async def _workers(stores: Stores) -> list[WorkerHealth]:
+    try:
+        beats = await asyncio.wait_for(asyncio.to_thread(read_beats, stores.blobs), timeout=3)
+    except Exception as exc:  # liveness must not depend on the blob store: report, do not fail
+        log.warning("could not read worker heartbeats: %s", exc)
+        return []
+    return [WorkerHealth(name=b.name, model_version=b.model_version, provider=b.provider,
+                         model_error=b.model_error, seen_at=b.updated_at) for b in beats if b.kind == "classifier"]
+
+
+@router.get("/healthz", response_model=Health,
+            summary="The gateway process is alive, and the model each classifier worker serves")
+async def healthz(settings: SettingsDep, stores: StoresDep) -> Health:
     return Health(status="ok", version=__version__, catalog=_scheme(settings.catalog_url),
                   blobs=_scheme(settings.blob_url),
-                  broker="embedded" if settings.embedded_broker else _scheme(settings.broker_url))
+                  broker="embedded" if settings.embedded_broker else _scheme(settings.broker_url),
+                  workers=await _workers(stores))
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}},
