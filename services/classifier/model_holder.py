@@ -116,6 +116,7 @@ class ModelHolder:
         self.error: str | None = None
         self._refused: str | None = None  # sha256 of the last refused file: not tried at every check
         self._refused_at = 0.0
+        self._checked_at = 0.0
         self.cache_dir = settings.model_cache / "published"
         self.beat = reg.WorkerBeat(name=f"{kind}-{os.getpid()}@{socket.gethostname()}", kind=kind,
                                    pid=os.getpid(), host=socket.gethostname(), started_at=utcnow())
@@ -137,6 +138,7 @@ class ModelHolder:
     def check(self) -> bool:
         """Serve the registry's current version if it is not served yet. True if the model changed."""
         with self._lock:
+            self._checked_at = time.monotonic()
             try:
                 pointer = self.registry.current()
             except Exception as exc:  # a store outage: keep serving, try again next time
@@ -182,6 +184,13 @@ class ModelHolder:
                      loaded.sha256[:12], len(loaded.label_ids), loaded.threshold, previous or "descriptors only")
         self._heartbeat()
         return True
+
+    def fresh(self, max_age: float = 1.0) -> IdentityModel:
+        """The current model, after a look at the pointer if the last look is older than ``max_age``
+        seconds: a task that starts after a publish never uses the model before it."""
+        if time.monotonic() - self._checked_at > max_age:
+            self.check()
+        return self.current()
 
     def ensure(self, version: str) -> None:
         """Make sure a just-published version is considered now, not at the next periodic check."""

@@ -15,12 +15,15 @@ from services.classifier.pipeline import Classifier
 from services.core.blobs import open_blobs
 from services.core.catalog import FaceQuery
 from services.core.celery_app import app
+from services.core.domain import FaceRecord
+from services.core.errors import NotFound
 from services.core.faces.analyzer import Descriptors
 from services.core.queue import CLASSIFY_IMAGE, CLASSIFY_QUEUE, RETAG_FACES, send
 from services.core.worker_runtime import run_image_task, worker_context
 
 log = logging.getLogger(__name__)
-RETAG_CHUNK = 250
+RETAG_CHUNK = 100
+RETAG_CONCURRENCY = 8
 RETAG_PAGE = 2000
 
 
@@ -35,9 +38,13 @@ def model_holder() -> ModelHolder:
     return ModelHolder(settings, open_blobs(settings.blob_url), _descriptor_only)
 
 
+def serving_model() -> IdentityModel:
+    return model_holder().fresh()
+
+
 @cache
 def classifier() -> Classifier:
-    return Classifier(worker_context(), model_holder().current)
+    return Classifier(worker_context(), serving_model)
 
 
 def warm_up() -> None:
@@ -77,19 +84,33 @@ async def _retag(face_ids: list[str]) -> tuple[str | None, int]:
     ctx = worker_context()
     catalog = ctx.stores.catalog
     model = model_holder().current()
-    if not isinstance(model, PublishedModel):
+    if not isinstance(model, PublishedModel) or model.version is None:
         return None, 0
-    faces = [f for f in [await catalog.get_face(fid) for fid in face_ids]
-             if f is not None and not f.human_labelled and f.descriptor is not None]
+    version = model.version
+    limit = asyncio.Semaphore(RETAG_CONCURRENCY)
+
+    async def get(face_id: str) -> FaceRecord | None:
+        async with limit:
+            return await catalog.get_face(face_id)
+
+    found = await asyncio.gather(*(get(fid) for fid in face_ids))
+    # Faces a person labelled meanwhile, or already tagged by this version (a second sweep), are left alone.
+    faces = [f for f in found if f is not None and not f.human_labelled and f.descriptor is not None
+             and f.model_version != version]
     if not faces:
-        return model.version, 0
+        return version, 0
     people, confidences = model.predict_descriptors(np.array([f.descriptor for f in faces], dtype=np.float32))
-    changed = 0
-    assert model.version is not None
-    for face, person, conf in zip(faces, people, confidences, strict=True):
-        changed += person != face.person_id
-        await catalog.set_model_label(face.id, person, model.version, conf)
-    return model.version, changed
+
+    async def label(face: FaceRecord, person: str | None, conf: float) -> bool:
+        async with limit:
+            try:
+                await catalog.set_model_label(face.id, person, version, conf)
+            except NotFound:  # deleted meanwhile
+                return False
+            return person != face.person_id
+
+    changed = await asyncio.gather(*(label(f, p, c) for f, p, c in zip(faces, people, confidences, strict=True)))
+    return version, sum(changed)
 
 
 @app.task(name=RETAG_FACES, bind=True)
@@ -112,7 +133,7 @@ def retag_faces(self: Task, version: str, face_ids: list[str] | None = None, swe
             queued = ctx.run(_plan_retag(served))
             log.info("re-tagging %d face(s) with model %s (sweep %d)", queued, served, sweep + 1)
             if sweep == 0:
-                delay = min(60.0, 3 * ctx.settings.model_check_interval + 5)
+                delay = min(120.0, max(30.0, 3 * ctx.settings.model_check_interval + 5))
                 app.send_task(RETAG_FACES, args=[served, None, 1], queue=CLASSIFY_QUEUE, countdown=delay)
             return
         served, changed = ctx.run(_retag(face_ids))

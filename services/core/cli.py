@@ -69,7 +69,8 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="facetag", description="Facetag, self-hosted face tagging: serve it, run its workers, prepare models, analyse photos.")
+    parser = argparse.ArgumentParser(prog="facetag", description="Facetag, self-hosted face tagging: serve it, "
+                                     "run its workers, prepare models, analyse photos.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run everything on this machine: gateway and workers, embedded stores")

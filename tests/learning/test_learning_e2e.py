@@ -138,7 +138,7 @@ def _faces(service: Service, label_source: str) -> list[FaceRecord]:
     return asyncio.run(read())
 
 
-def _wait_retagged(service: Service, version: str, timeout: float = 60) -> int:
+def _wait_retagged(service: Service, version: str, timeout: float = 150) -> int:
     deadline = time.monotonic() + timeout
     versions: set[str] = set()
     while time.monotonic() < deadline:
