@@ -21,6 +21,9 @@ const ICONS = {
   back: "M15 5l-7 7 7 7",
   next: "M9 5l7 7-7 7",
   image: "M4 5h16v14H4zM4 15l4-4 4 4 3-3 5 5",
+  model: "M7 7h10v10H7zM10 10h4v4h-4zM10 3v4M14 3v4M10 17v4M14 17v4M3 10h4M3 14h4M17 10h4M17 14h4",
+  key: "M8 20a4.5 4.5 0 1 0 0-9 4.5 4.5 0 0 0 0 9zM11.2 12.3L20 3.5M16.5 7l2.5 2.5M14 9.5l2 2",
+  refresh: "M20 11a8 8 0 0 0-14.9-3.5M4 4v4h4M4 13a8 8 0 0 0 14.9 3.5M20 20v-4h-4",
 };
 
 export function icon(name, label) {
@@ -81,8 +84,8 @@ export class ApiError extends Error {
   }
 }
 
-// JSON API call; throws ApiError with the service's own message.
-export async function api(path, { method = "GET", body, params } = {}) {
+// JSON API call; throws ApiError with the service's own message. ``headers`` adds request headers.
+export async function api(path, { method = "GET", body, params, headers } = {}) {
   let url = path;
   if (params) {
     const query = new URLSearchParams();
@@ -92,7 +95,7 @@ export async function api(path, { method = "GET", body, params } = {}) {
     const text = query.toString();
     if (text) url += (url.includes("?") ? "&" : "?") + text;
   }
-  const init = { method, headers: { Accept: "application/json" } };
+  const init = { method, headers: { Accept: "application/json", ...headers } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -116,7 +119,7 @@ export async function api(path, { method = "GET", body, params } = {}) {
   return data;
 }
 
-// Header with the three places a user goes.
+// Header with the places a user goes.
 export function mountHeader(active) {
   const link = (href, name, text) =>
     h("a", { href, "aria-current": active === name ? "page" : null }, icon(name), h("span", {}, text));
@@ -126,6 +129,7 @@ export function mountHeader(active) {
       link("/", "photos", "Photos"),
       link("/people.html", "people", "People"),
       link("/upload.html", "upload", "Upload"),
+      link("/model.html", "model", "Model"),
     ),
   );
   document.body.prepend(header);

@@ -228,6 +228,15 @@ async function showFaces(person) {
   await load();
 }
 
+// Once faces have names, point to the Model page, where training turns them into recognition.
+function teachHint() {
+  if (!people.some((p) => p.face_count > 0)) return null;
+  return h("div", { class: "teach-hint", id: "teach-hint" },
+    icon("model"),
+    h("span", {}, "Named some faces? Teach the model, so it recognises these people in new photos."),
+    h("a", { class: "button", href: "/model.html" }, "Teach the model"));
+}
+
 function render() {
   const nameInput = h("input", { type: "text", placeholder: "New person's name", maxlength: "100", "aria-label": "New person's name", id: "new-person" });
   const addForm = h("form", {
@@ -265,6 +274,7 @@ function render() {
       people.length > 6 ? search : null,
       addForm,
     ),
+    teachHint(),
     people.length
       ? h("section", { class: "people-grid", id: "people", "aria-label": "People" }, grid())
       : h("div", { class: "empty" }, icon("people"), h("h2", {}, "Nobody yet"),

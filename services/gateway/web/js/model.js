@@ -1,0 +1,505 @@
+// Model: the current model and its metrics, every version (with rollback), training with live progress,
+// and which version each classifier worker serves. Every call here needs the admin key.
+import {
+  api, ApiError, ask, clear, formatDate, h, icon, mountHeader, plural, showError, toast,
+} from "./common.js";
+
+const KEY_STORE = "facetag.adminKey";
+const JOB_STORE = "facetag.trainJob";
+const JOB_POLL_MS = 700;
+const WORKERS_POLL_MS = 4000;
+
+const app = document.getElementById("app");
+const state = {
+  models: null, // GET /v1/admin/models
+  workers: null, // GET /v1/admin/workers -> items
+  job: null, // the training job shown in the Train panel
+  loadError: null, // an error other than a missing or wrong key
+};
+let jobTimer = null;
+let workersTimer = null;
+
+// ---- the admin key --------------------------------------------------------------------------------
+
+function storedKey() {
+  try {
+    return localStorage.getItem(KEY_STORE) || "";
+  } catch (err) {
+    return "";
+  }
+}
+
+function storeKey(key) {
+  try {
+    if (key) localStorage.setItem(KEY_STORE, key);
+    else localStorage.removeItem(KEY_STORE);
+  } catch (err) {
+    // Private windows may refuse storage; the key then lasts until the page is left.
+  }
+  memoryKey = key;
+}
+
+let memoryKey = storedKey();
+
+class NeedKey extends Error {
+  constructor(refused, message) {
+    super(message);
+    this.refused = refused; // true: a key was sent and the server said no
+  }
+}
+
+// An admin API call; a missing or refused key becomes NeedKey, which shows the key form.
+async function admin(path, options = {}) {
+  const headers = memoryKey ? { "X-Admin-Key": memoryKey } : {};
+  try {
+    return await api(path, { ...options, headers });
+  } catch (err) {
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+      const refused = Boolean(memoryKey);
+      if (refused) storeKey("");
+      throw new NeedKey(refused, err.message);
+    }
+    throw err;
+  }
+}
+
+function keyForm(problem) {
+  const input = h("input", {
+    type: "password", id: "admin-key", name: "admin-key", autocomplete: "off", spellcheck: "false",
+    placeholder: "Paste the admin key", "aria-label": "Admin key", required: true,
+    "aria-describedby": problem ? "key-error" : "key-help",
+  });
+  const error = h("p", { class: "key-error", id: "key-error", role: "alert", hidden: !problem },
+    problem ? h("strong", {}, "That key was not accepted.") : null,
+    problem ? " " : null,
+    problem || "",
+    problem ? h("span", { class: "small", style: { display: "block", marginTop: ".2rem" } },
+      "Copy it again from the admin.key file, without spaces or line breaks.") : null);
+  const form = h("form", {
+    class: "key-form",
+    onsubmit: async (event) => {
+      event.preventDefault();
+      const key = input.value.trim();
+      if (!/^[\x21-\x7e]+$/.test(key)) {
+        clear(error, "An admin key is one word of letters, digits and punctuation, without spaces.");
+        error.hidden = false;
+        input.focus();
+        return;
+      }
+      storeKey(key);
+      const button = form.querySelector("button[type=submit]");
+      button.disabled = true;
+      await start();
+    },
+  },
+  h("div", { class: "key-row" }, input, h("button", { type: "submit", class: "primary" }, icon("key"), "Use key")),
+  error);
+  queueMicrotask(() => input.focus());
+  return h("section", { class: "panel key-panel", "aria-labelledby": "key-title" },
+    h("h2", { id: "key-title" }, "Admin key needed"),
+    h("p", { id: "key-help" },
+      "Training and switching models change what Facetag recognises for everyone, so this page asks for the admin key. ",
+      "When ", h("code", {}, "facetag serve"), " starts it prints where the key is: the file ",
+      h("code", {}, "admin.key"), " in its data folder (by default ", h("code", {}, "~/.local/share/facetag/admin.key"),
+      "). If the server was started with ", h("code", {}, "FACETAG_ADMIN_KEYS"), ", use one of those keys."),
+    form,
+    h("p", { class: "muted small" }, "The key is kept in this browser until you press “Forget key”."),
+  );
+}
+
+function forgetKey() {
+  storeKey("");
+  stopTimers();
+  state.models = null;
+  state.workers = null;
+  toast("The admin key is forgotten on this browser.");
+  showKeyForm(null);
+}
+
+function showKeyForm(problem) {
+  stopTimers();
+  clear(app, pageHead(false), keyForm(problem));
+}
+
+// ---- formatting -----------------------------------------------------------------------------------
+
+function pct(value, digits = 1) {
+  if (value === null || value === undefined || Number.isNaN(Number(value))) return "—";
+  return `${(Number(value) * 100).toFixed(digits).replace(/\.0$/, "")}%`;
+}
+
+function ago(iso) {
+  const seconds = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 1000));
+  if (seconds < 60) return `${seconds} s ago`;
+  const minutes = Math.round(seconds / 60);
+  return minutes < 60 ? `${minutes} min ago` : formatDate(iso);
+}
+
+function currentManifest() {
+  return state.models?.items.find((m) => m.current) || null;
+}
+
+// ---- panels ---------------------------------------------------------------------------------------
+
+function pageHead(withKey) {
+  return h("div", { class: "page-head" },
+    h("h1", {}, "Model"),
+    h("span", { class: "muted" }, "What Facetag learned from the names people gave"),
+    h("span", { class: "spacer" }),
+    withKey ? h("button", { type: "button", class: "ghost", id: "forget-key", onclick: forgetKey, title: "Remove the admin key from this browser" },
+      icon("key"), "Forget key") : null,
+  );
+}
+
+function stat(label, value, detail) {
+  return h("div", { class: "stat" },
+    h("div", { class: "stat-value" }, value),
+    h("div", { class: "stat-label" }, label),
+    detail ? h("div", { class: "stat-detail" }, detail) : null);
+}
+
+function perPersonTable(perPerson) {
+  const rows = Object.entries(perPerson || {}).sort((a, b) => a[0].localeCompare(b[0]));
+  if (!rows.length) return null;
+  return h("div", { class: "table-wrap" },
+    h("table", { class: "metrics-table", id: "per-person" },
+      h("caption", { class: "sr-only" }, "Per person, on held-out faces"),
+      h("thead", {}, h("tr", {},
+        h("th", { scope: "col" }, "Person"),
+        h("th", { scope: "col", title: "Of the faces the model named this person, the share that were them" }, "Precision"),
+        h("th", { scope: "col", title: "Of this person's held-out faces, the share the model found" }, "Recall"),
+        h("th", { scope: "col", title: "Faces of this person kept out of training to test on" }, "Tested"))),
+      h("tbody", {}, rows.map(([name, m]) => h("tr", {},
+        h("th", { scope: "row", title: name }, name),
+        h("td", {}, pct(m.precision, 0)),
+        h("td", {}, pct(m.recall, 0)),
+        h("td", {}, String(m.held_out ?? "—")))))));
+}
+
+function currentPanel() {
+  const m = currentManifest();
+  const panel = h("section", { class: "panel", id: "current", "aria-labelledby": "current-title" });
+  if (!m) {
+    return clear(panel,
+      h("h2", { id: "current-title" }, "Current model"),
+      h("p", { class: "none-yet" }, h("strong", {}, "No model yet."),
+        " Name a few faces of at least two people (on a photo or on the People page), then press “Train now”."));
+  }
+  const metrics = m.metrics || {};
+  const data = m.dataset || {};
+  const heldOut = metrics.held_out_faces ?? data.held_out_faces;
+  const notes = Array.isArray(metrics.notes) ? metrics.notes : [];
+  return clear(panel,
+    h("div", { class: "current-head" },
+      h("h2", { id: "current-title" }, "Current model"),
+      h("span", { class: "version-badge", id: "current-version" }, m.version),
+      h("span", { class: "muted small" }, formatDate(m.created_at))),
+    h("p", { class: "muted small", style: { margin: "0 0 .7rem" } },
+      `Learned from ${plural(data.known_faces ?? 0, "named face")} of ${plural(data.people ?? m.labels.length, "person", "people")}`,
+      m.parent_version ? ` · follows ${m.parent_version}` : "",
+      state.models.current?.reason ? ` · ${state.models.current.reason}` : ""),
+    h("div", { class: "stat-row" },
+      stat("Accuracy", pct(metrics.accuracy),
+        heldOut === 0 ? "no faces held out to test" : heldOut !== undefined ? `on ${plural(heldOut, "held-out face")}` : null),
+      stat("Unknown rejection", pct(metrics.unknown_rejection),
+        metrics.unknown_rejection_faces !== undefined ? `of ${plural(metrics.unknown_rejection_faces, "stranger face")}` : null),
+      stat("Known faces", pct(metrics.known_accuracy), "named right")),
+    h("p", { class: "muted small explain" },
+      "Accuracy: held-out faces named right (strangers counted right when called unknown). ",
+      "Unknown rejection: faces of people the model should not know that it calls unknown."),
+    perPersonTable(metrics.per_person),
+    notes.length ? h("ul", { class: "notes muted small" }, notes.map((n) => h("li", {}, String(n)))) : null,
+  );
+}
+
+function trainPanel() {
+  const running = state.job && (state.job.state === "queued" || state.job.state === "running");
+  const force = h("input", { type: "checkbox", id: "train-force", disabled: running });
+  const button = h("button", {
+    type: "button", class: "primary", id: "train-now", disabled: running,
+    onclick: (event) => {
+      event.currentTarget.disabled = true; // one job per press, even on a double click
+      train(force.checked);
+    },
+  }, running ? h("span", { class: "spinner" }) : icon("refresh"), running ? "Training…" : "Train now");
+  return h("section", { class: "panel", id: "train", "aria-labelledby": "train-title" },
+    h("h2", { id: "train-title" }, "Teach the model"),
+    h("p", { class: "small", style: { marginTop: 0 } },
+      "Training learns from every face a person named. The new version becomes current only if it does at least as well as the current one on the same held-out faces."),
+    h("div", { class: "train-row" },
+      button,
+      h("label", { class: "check", for: "train-force" }, force,
+        h("span", {}, h("strong", {}, "Force"),
+          " — publish it even if it scores worse, or train although no names changed."))),
+    jobView(state.job),
+  );
+}
+
+function jobView(job) {
+  const box = h("div", { id: "job", "aria-live": "polite" });
+  if (!job) return box;
+  if (job.state === "queued" || job.state === "running") {
+    const fraction = Math.max(0, Math.min(1, Number(job.progress) || 0));
+    return clear(box,
+      h("div", { class: "job-line" },
+        h("span", { class: "spinner" }),
+        h("span", { class: "job-message" }, job.message || (job.state === "queued" ? "waiting for the trainer…" : "starting…")),
+        h("span", { class: "muted" }, `${Math.round(fraction * 100)}%`)),
+      h("div", { class: "job-bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(fraction * 100)), "aria-label": "Training progress" },
+        h("div", { style: { width: `${fraction * 100}%` } })));
+  }
+  box.append(outcome(job));
+  return box;
+}
+
+function outcome(job) {
+  const r = job.result || {};
+  if (job.state === "failed") {
+    return h("div", { class: "banner error outcome", "data-outcome": "failed" },
+      h("div", {}, h("strong", {}, "Training did not finish. "), job.message || "The trainer gave no reason."));
+  }
+  if (!r.version) {
+    return h("div", { class: "banner info outcome", "data-outcome": "nothing" },
+      h("div", {}, h("strong", {}, "Nothing new to learn. "),
+        r.current_version
+          ? `The named faces and settings are the same as when ${r.current_version} was trained, so ${r.current_version} stays current.`
+          : (r.message || job.message || ""),
+        h("div", { class: "small" }, "Name or correct more faces first, or tick “Force” to train anyway.")));
+  }
+  const ev = r.evaluation || {};
+  const numbers = [];
+  if (ev.candidate_accuracy !== undefined && ev.candidate_accuracy !== null) {
+    numbers.push(`${r.version}: ${pct(ev.candidate_accuracy)}`);
+  }
+  if (ev.current_version) numbers.push(`${ev.current_version}: ${ev.current_accuracy === null || ev.current_accuracy === undefined ? "could not be scored" : pct(ev.current_accuracy)}`);
+  const on = ev.held_out_faces !== undefined ? ` on the same ${plural(ev.held_out_faces, "held-out face")}` : "";
+  const scores = numbers.length ? h("div", { class: "scores" }, `Accuracy ${numbers.join(" vs ")}${numbers.length > 1 ? on : ""}.`) : null;
+  const seconds = r.seconds !== undefined ? h("div", { class: "small" }, `Took ${r.seconds} s.`) : null;
+  if (r.promoted) {
+    let why = "It is the first model.";
+    if (String(r.reason || "").startsWith("forced")) why = "Published because “Force” was ticked, although it did worse.";
+    else if (ev.current_version && (ev.current_accuracy === null || ev.current_accuracy === undefined)) {
+      why = `${ev.current_version} could not be scored, so the new model replaces it.`;
+    } else if (ev.current_version) why = `It did at least as well as ${ev.current_version}.`;
+    return h("div", { class: "banner ok outcome", "data-outcome": "promoted" },
+      h("div", {}, h("strong", {}, `${r.version} is now the current model. `), why, scores, seconds));
+  }
+  return h("div", { class: "banner warn outcome", "data-outcome": "kept" },
+    h("div", {},
+      h("strong", {}, `${r.version} was kept out: ${r.current_version || "the current model"} stays current, because the new one did worse. `),
+      scores,
+      h("div", { class: "small" }, `To use ${r.version} anyway, press “Make current” on it below, or train again with “Force”.`)));
+}
+
+function versionsPanel() {
+  const items = state.models?.items || [];
+  const panel = h("section", { class: "panel", id: "versions", "aria-labelledby": "versions-title" },
+    h("h2", { id: "versions-title" }, "Versions", items.length ? h("span", { class: "h-count" }, String(items.length)) : null));
+  if (!items.length) {
+    panel.append(h("p", { class: "muted small" }, "Every model trained is kept here, so you can go back to an earlier one."));
+    return panel;
+  }
+  panel.append(h("ul", { class: "versions" }, items.map((m) => {
+    const kept = m.evaluation && m.evaluation.promoted === false;
+    return h("li", { class: `version${m.current ? " is-current" : ""}`, "data-version": m.version },
+      h("div", { class: "v-main" },
+        h("strong", { class: "v-name" }, m.version),
+        m.current ? h("span", { class: "chip confirmed" }, "Current")
+          : kept ? h("span", { class: "chip guess", title: "It did worse than the model current then, so it was not published" }, "Kept out") : null,
+        h("span", { class: "muted small" }, formatDate(m.created_at))),
+      h("div", { class: "v-facts small muted" },
+        `parent ${m.parent_version || "none"}`,
+        ` · accuracy ${pct(m.metrics?.accuracy)}`,
+        m.dataset?.known_faces !== undefined ? ` · ${plural(m.dataset.known_faces, "face")}` : "",
+        m.labels ? ` · ${plural(m.labels.length, "person", "people")}` : ""),
+      m.evaluation?.reason ? h("div", { class: "v-reason small muted" }, m.evaluation.reason) : null,
+      m.current ? null : h("button", {
+        type: "button", class: "v-action", onclick: () => makeCurrent(m),
+        "aria-label": `Make ${m.version} current`, title: `Serve ${m.version} again (rollback)`,
+      }, "Make current"));
+  })));
+  return panel;
+}
+
+function workersPanel() {
+  const panel = h("section", { class: "panel", id: "workers", "aria-labelledby": "workers-title" },
+    h("h2", { id: "workers-title" }, "Classifier workers"));
+  const items = (state.workers || []).filter((w) => w.kind === "classifier" || !w.kind);
+  if (state.workers === null) {
+    panel.append(h("p", { class: "muted small" }, "Asking…"));
+    return panel;
+  }
+  if (!items.length) {
+    panel.append(h("p", { class: "muted small" }, "No classifier worker has reported in the last 10 minutes. New photos are not recognised until one runs."));
+    return panel;
+  }
+  const current = state.models?.current?.version || null;
+  panel.append(h("ul", { class: "workers" }, items.map((w) => {
+    let chip;
+    if (!w.model_version) chip = h("span", { class: "chip unknown" }, "no model");
+    else if (current && w.model_version !== current) chip = h("span", { class: "chip guess", title: `Switching to ${current} soon` }, `serves ${w.model_version}`);
+    else chip = h("span", { class: "chip confirmed" }, `serves ${w.model_version}`);
+    return h("li", { class: "worker", "data-worker": w.name },
+      h("div", { class: "w-main" }, h("span", { class: "w-name", title: w.name }, w.name), chip),
+      h("div", { class: "small muted" }, `heard ${ago(w.updated_at)}`, w.provider ? ` · ${w.provider.replace(/ExecutionProvider$/, "")}` : "",
+        current && w.model_version !== current ? ` · switching to ${current}…` : ""),
+      w.model_error ? h("div", { class: "small w-error" }, w.model_error) : null);
+  })));
+  panel.append(h("p", { class: "muted small", style: { margin: ".6rem 0 0" } },
+    "Workers check for a new current model every few seconds."));
+  return panel;
+}
+
+function render() {
+  if (state.loadError) {
+    clear(app, pageHead(Boolean(memoryKey)),
+      h("div", { class: "banner error" }, h("span", {}, state.loadError),
+        h("button", { type: "button", onclick: start }, "Try again")));
+    return;
+  }
+  clear(app, pageHead(true),
+    h("div", { class: "model-layout" },
+      h("div", { class: "model-col" }, currentPanel(), trainPanel()),
+      h("div", { class: "model-col" }, versionsPanel(), workersPanel())));
+}
+
+function renderPanel(id, build) {
+  const old = document.getElementById(id);
+  if (old) old.replaceWith(build());
+}
+
+// ---- actions --------------------------------------------------------------------------------------
+
+async function handle(err) {
+  if (err instanceof NeedKey) {
+    showKeyForm(err.refused ? err.message : null);
+    return;
+  }
+  showError(err);
+}
+
+async function train(force) {
+  try {
+    const job = await admin("/v1/admin/train", { method: "POST", body: { force } });
+    state.job = job;
+    try {
+      sessionStorage.setItem(JOB_STORE, job.id);
+    } catch (err) {
+      // not kept across reloads then
+    }
+    renderPanel("train", trainPanel);
+    followJob(job.id);
+  } catch (err) {
+    renderPanel("train", trainPanel);
+    await handle(err);
+  }
+}
+
+function followJob(id) {
+  clearTimeout(jobTimer);
+  const poll = async () => {
+    let job;
+    try {
+      job = await api(`/v1/jobs/${encodeURIComponent(id)}`);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) {
+        try { sessionStorage.removeItem(JOB_STORE); } catch (e) { /* ignore */ }
+        state.job = null;
+        renderPanel("train", trainPanel);
+        return;
+      }
+      jobTimer = setTimeout(poll, JOB_POLL_MS * 3); // the service is busy or restarting: keep trying
+      return;
+    }
+    state.job = job;
+    if (job.state === "done" || job.state === "failed") {
+      try { sessionStorage.removeItem(JOB_STORE); } catch (e) { /* ignore */ }
+      await refresh();
+      return;
+    }
+    renderPanel("train", trainPanel);
+    jobTimer = setTimeout(poll, JOB_POLL_MS);
+  };
+  poll();
+}
+
+async function makeCurrent(manifest) {
+  const current = currentManifest();
+  const ok = await ask({
+    title: `Make ${manifest.version} current?`,
+    text: `Classifier workers switch from ${current ? current.version : "no model"} to ${manifest.version} within seconds, `
+      + "and faces the model labelled are tagged again with it. Names people gave stay as they are.",
+    ok: `Make ${manifest.version} current`,
+  });
+  if (!ok) return;
+  try {
+    await admin("/v1/admin/models/current", {
+      method: "PUT", body: { version: manifest.version, reason: "chosen on the Model page" },
+    });
+    toast(`${manifest.version} is now the current model.`);
+    if (state.job && (state.job.state === "done" || state.job.state === "failed")) state.job = null; // its outcome is history now
+    await refresh();
+  } catch (err) {
+    await handle(err);
+  }
+}
+
+async function loadWorkers() {
+  try {
+    state.workers = (await admin("/v1/admin/workers")).items;
+    renderPanel("workers", workersPanel);
+  } catch (err) {
+    if (err instanceof NeedKey) {
+      await handle(err);
+      return false;
+    }
+    // A passing failure: keep showing what we had.
+  }
+  return true;
+}
+
+function stopTimers() {
+  clearTimeout(jobTimer);
+  clearTimeout(workersTimer);
+}
+
+function scheduleWorkers() {
+  clearTimeout(workersTimer);
+  workersTimer = setTimeout(async () => {
+    if (document.visibilityState === "visible" && !(await loadWorkers())) return;
+    scheduleWorkers();
+  }, WORKERS_POLL_MS);
+}
+
+// Everything again: the models, then the workers.
+async function refresh() {
+  try {
+    state.models = await admin("/v1/admin/models");
+    state.workers = (await admin("/v1/admin/workers")).items;
+    state.loadError = null;
+  } catch (err) {
+    if (err instanceof NeedKey) {
+      await handle(err);
+      return false;
+    }
+    state.loadError = err.message;
+  }
+  render();
+  if (!state.loadError) scheduleWorkers();
+  return !state.loadError;
+}
+
+async function start() {
+  stopTimers();
+  if (!(await refresh())) return;
+  let running = null;
+  try {
+    running = sessionStorage.getItem(JOB_STORE);
+  } catch (err) {
+    running = null;
+  }
+  if (running && !state.job) followJob(running);
+}
+
+mountHeader("model");
+start();
