@@ -1,0 +1,1 @@
+"""The trainer worker (queue ``train``): datasets, fitting the identity head, publishing models."""

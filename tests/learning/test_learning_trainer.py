@@ -18,7 +18,7 @@ from services.core.blobs import open_blobs
 from services.core.catalog import Catalog, open_catalog
 from services.core.domain import Box, FaceRecord, ImageRecord, JobState, utcnow
 from services.core.errors import InvalidInput
-from services.core.image_codec import encode_png
+from services.core.image_codec import decode_png, encode_png
 from services.core.queue import make_celery
 from services.core.settings import Settings
 from services.core.stores import Stores
@@ -155,3 +155,21 @@ def test_schedule_from_cron() -> None:
         parse_cron("every day")
     with pytest.raises(InvalidInput, match="not valid cron"):
         parse_cron("99 * * * *")
+
+
+async def test_descriptors_are_computed_again_when_the_backbone_changed(trainer: Trainer) -> None:
+    await add_people(trainer, 3, 6)
+    first = await trainer.train(None, {})
+    registry = trainer.registry
+    manifest = registry.manifest(first["version"])
+    # As if v1 had been trained with another descriptor network than the one installed now.
+    registry.blobs.put(reg.manifest_key(manifest.version),
+                       manifest.model_copy(update={"backbone_sha256": "0" * 64}).model_dump_json().encode())
+    catalog = trainer.ctx.stores.catalog
+    before = await catalog.get_face("Person_0-0-000")
+    await trainer.train(None, {"force": True})
+    after = await catalog.get_face("Person_0-0-000")
+    assert before is not None and after is not None and after.descriptor is not None
+    expected = trainer.descriptors.compute(np.stack([decode_png(CHIP)]))[0]
+    assert after.descriptor != before.descriptor
+    assert np.allclose(after.descriptor, expected, atol=1e-5)
