@@ -65,6 +65,7 @@ class Service:
     url: str
     data_dir: Path
     catalog_url: str
+    env: dict[str, str]  # what its processes were started with
     processes: list[FacetagProcess] = field(default_factory=list)
     client: httpx.Client = field(init=False)
 
@@ -113,7 +114,7 @@ def run_embedded(tmp: Path, **settings: str | int | float) -> Iterator[Service]:
     port = free_port()
     env = base_env(tmp / "data", port=port, **settings)
     service = Service(url=f"http://127.0.0.1:{port}", data_dir=tmp / "data",
-                      catalog_url=f"sqlite:///{tmp / 'data' / 'facetag.db'}")
+                      catalog_url=f"sqlite:///{tmp / 'data' / 'facetag.db'}", env=env)
     service.processes.append(start_facetag("serve", ["serve"], env, tmp))
     try:
         service.wait_ready()
@@ -126,7 +127,7 @@ _cluster_count = 0
 
 
 def run_cluster(tmp: Path, redis_url: str, mongo_url: str, s3_url: str, detectors: int = 2, classifiers: int = 2,
-                **settings: str | int | float) -> Iterator[Service]:
+                trainers: int = 1, **settings: str | int | float) -> Iterator[Service]:
     """Gateway and workers as separate processes on the real Redis, FerretDB and MinIO; each cluster gets
     its own Redis database, catalog database and bucket so clusters never see each other's data."""
     global _cluster_count
@@ -140,12 +141,15 @@ def run_cluster(tmp: Path, redis_url: str, mongo_url: str, s3_url: str, detector
         blob_url=s3_url.rsplit("/", 1)[0] + f"/cluster-{n}-{os.getpid()}",
         **settings,
     )
-    service = Service(url=f"http://127.0.0.1:{port}", data_dir=tmp / "data", catalog_url=env["FACETAG_CATALOG_URL"])
+    service = Service(url=f"http://127.0.0.1:{port}", data_dir=tmp / "data", catalog_url=env["FACETAG_CATALOG_URL"],
+                      env=env)
     service.processes.append(start_facetag("gateway", ["gateway"], env, tmp))
     for i in range(detectors):
         service.processes.append(start_facetag(f"detector-{i + 1}", ["worker", "detector"], env, tmp))
     for i in range(classifiers):
         service.processes.append(start_facetag(f"classifier-{i + 1}", ["worker", "classifier"], env, tmp))
+    for i in range(trainers):
+        service.processes.append(start_facetag(f"trainer-{i + 1}", ["worker", "trainer"], env, tmp))
     try:
         service.wait_ready()
         yield service
@@ -156,7 +160,7 @@ def run_cluster(tmp: Path, redis_url: str, mongo_url: str, s3_url: str, detector
 @pytest.fixture(scope="module")
 def cluster_service(tmp_path_factory: pytest.TempPathFactory, redis_url: str, mongo_url: str, s3_url: str
                     ) -> Iterator[Service]:
-    """Gateway, 2 detectors and 2 classifiers as separate processes on real servers, for one test module."""
+    """Gateway, 2 detectors, 2 classifiers and a trainer as separate processes on real servers, for one module."""
     yield from run_cluster(tmp_path_factory.mktemp("cluster"), redis_url, mongo_url, s3_url,
                            visibility_timeout=8, stalled_after=60)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from services.core import file_broker
 from services.core.settings import Settings
 
 DETECT_QUEUE = "detect"
@@ -38,7 +39,7 @@ def make_celery(settings: Settings) -> Celery:
     if settings.embedded_broker:
         folder = settings.broker_dir / "messages"
         folder.mkdir(parents=True, exist_ok=True)
-        broker = "filesystem://"
+        broker = f"{file_broker.SCHEME}://"
         transport_options.update(data_folder_in=str(folder), data_folder_out=str(folder), polling_interval=0.2,
                                  control_folder=str(settings.broker_dir / "control"))
     else:

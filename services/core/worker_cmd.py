@@ -29,9 +29,17 @@ def run_worker(kind: str) -> int:
 
     name = f"{kind}-{os.getpid()}@{socket.gethostname()}"
     log.info("%s worker %s taking tasks from queue %r", kind, name, queue)
-    app.worker_main(["worker", "--pool=solo", "-Q", queue, "-n", name, "--without-gossip", "--without-mingle",
-                     "--without-heartbeat", "--loglevel", logging.getLevelName(logging.getLogger().level)])
-    return 0
+    code = 0
+    try:
+        app.worker_main(["worker", "--pool=solo", "-Q", queue, "-n", name, "--without-gossip", "--without-mingle",
+                         "--without-heartbeat", "--loglevel", logging.getLevelName(logging.getLogger().level)])
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+    log.info("%s worker %s stopped (exit code %d)", kind, name, code)
+    logging.shutdown()
+    # Exit now: store client threads (aiosqlite's, for one) would otherwise keep a stopped worker alive,
+    # and a supervisor only restarts a worker that has exited.
+    os._exit(code)
 
 
 def run_beat() -> int:

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from service_fixtures import REPO_ROOT, Service, base_env, run_cluster, run_embedded, start_facetag
+from service_fixtures import REPO_ROOT, Service, base_env, run_cluster, run_embedded
 
 from services.core import registry as reg
 from services.core.blobs import BlobStore, open_blobs
@@ -35,26 +35,15 @@ ADMIN = {"X-Admin-Key": KEY}
 SETTINGS: dict[str, str | int | float] = {"admin_keys": KEY, "model_check_interval": 1, "stalled_after": 60}
 
 
-def _process_env(pid: int) -> dict[str, str]:
-    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
-
-
 def _settings_of(service: Service) -> Settings:
-    env = _process_env(service.processes[0].process.pid)
-    values = {k[len("FACETAG_"):].lower(): v for k, v in env.items() if k.startswith("FACETAG_")
+    values = {k[len("FACETAG_"):].lower(): v for k, v in service.env.items() if k.startswith("FACETAG_")
               and not k.startswith("FACETAG_REQUIRE")}
     return Settings(**values)
 
 
 def _run_cluster(tmp: Path, request: pytest.FixtureRequest) -> Iterator[Service]:
     urls = [request.getfixturevalue(name) for name in ("redis_url", "mongo_url", "s3_url")]
-    for service in run_cluster(tmp, *urls, detectors=1, classifiers=2, visibility_timeout=30, **SETTINGS):
-        if not any(p.name.startswith("trainer") for p in service.processes):
-            env = _process_env(service.processes[0].process.pid)
-            trainer = start_facetag("trainer", ["worker", "trainer"], env, tmp)
-            service.processes.append(trainer)
-        yield service
+    yield from run_cluster(tmp, *urls, detectors=1, classifiers=2, visibility_timeout=30, **SETTINGS)
 
 
 @pytest.fixture(scope="module", params=["embedded", pytest.param("cluster", marks=pytest.mark.servers)])
