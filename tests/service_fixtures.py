@@ -94,15 +94,19 @@ class Service:
         with path.open("rb") as fh:
             return self.client.post("/v1/images", files={"file": (name or path.name, fh, media_type)})
 
-    def wait_finished(self, image_id: str, timeout: float = 180) -> dict[str, Any]:
-        """The image once it is done or failed."""
+    def poll(self, path: str, field: str, final: tuple[str, ...], timeout: float) -> dict[str, Any]:
+        """GET ``path`` until its ``field`` is one of ``final``; the last body."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            body: dict[str, Any] = self.client.get(f"/v1/images/{image_id}").json()
-            if body["status"] in ("done", "failed"):
+            body: dict[str, Any] = self.client.get(path).json()
+            if body[field] in final:
                 return body
             time.sleep(0.25)
-        raise AssertionError(f"image {image_id} not finished after {timeout}s\n{self.logs()}")
+        raise AssertionError(f"{path}: {field} not in {final} after {timeout}s\n{self.logs()}")
+
+    def wait_finished(self, image_id: str, timeout: float = 180) -> dict[str, Any]:
+        """The image once it is done or failed."""
+        return self.poll(f"/v1/images/{image_id}", "status", ("done", "failed"), timeout)
 
     def stop(self) -> None:
         self.client.close()

@@ -63,13 +63,7 @@ def state(learning_service: Service) -> dict[str, Any]:
 
 
 def _wait_job(service: Service, job_id: str, timeout: float = 180) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = service.client.get(f"/v1/jobs/{job_id}").json()
-        if job["state"] in ("done", "failed"):
-            return job
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} not finished after {timeout}s\n{service.logs()}")
+    return service.poll(f"/v1/jobs/{job_id}", "state", ("done", "failed"), timeout)
 
 
 def _train(service: Service, **body: object) -> dict[str, Any]:
