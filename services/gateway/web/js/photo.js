@@ -70,15 +70,22 @@ function nextToReview(afterId) {
 
 // ``advance``: from the editor, go straight on to the next face to name, so a whole photo is named
 // with the keyboard alone.
-async function labelFace(face, body, message, { advance = false } = {}) {
-  if (state.busy) return;
-  state.busy = true;
-  try {
+function labelFace(face, body, message, { advance = false } = {}) {
+  return editorAction(async () => {
     const updated = await api(`/v1/faces/${encodeURIComponent(face.id)}`, { method: "PATCH", body });
     Object.assign(face, updated);
     if (body.name) await refreshPeople();
     state.selected = advance ? nextToReview(face.id)?.id || null : null;
     toast(message(updated));
+  });
+}
+
+// One editor action at a time; a failure is shown in the editor and the faces stay as drawn.
+async function editorAction(work) {
+  if (state.busy) return;
+  state.busy = true;
+  try {
+    await work();
   } catch (err) {
     showEditorError(err);
     return;
@@ -129,10 +136,8 @@ async function removeFace(face) {
   });
 }
 
-async function addFace(box, name) {
-  if (state.busy) return;
-  state.busy = true;
-  try {
+function addFace(box, name) {
+  return editorAction(async () => {
     const body = { box };
     if (name) body.name = name;
     const face = await api(`/v1/images/${encodeURIComponent(imageId)}/faces`, { method: "POST", body });
@@ -143,13 +148,7 @@ async function addFace(box, name) {
     if (name) await refreshPeople();
     toast(name ? `Added ${face.person?.name || name}` : "Face added");
     schedulePoll();
-  } catch (err) {
-    showEditorError(err);
-    return;
-  } finally {
-    state.busy = false;
-  }
-  renderFaces();
+  });
 }
 
 async function deletePhoto() {
