@@ -33,9 +33,17 @@ class Settings(BaseSettings):
     model_cache: Path = Field(default_factory=_default_model_cache, description="Converted ONNX models.")
 
     # Face analysis
-    detector: Literal["hog", "haar"] = "hog"
+    detector: Literal["centerface", "yunet", "hog", "haar"] = "centerface"
+    detect_recheck: bool = Field(True, description="CenterFace: look again, on enlarged crops, at faces it is "
+                                 "unsure of (finds about 2% more faces for about 10% more time).")
     upsample: int = Field(1, ge=0, le=3, description="HOG upsampling passes: 1 finds faces down to ~40 px.")
     max_detect_side: int = Field(1600, ge=200, description="Images are scaled down to this side for detection.")
+    descriptor: Literal["sface", "dlib", "mbf"] = Field("sface", description="Descriptor network.")
+    descriptor_flip: bool = Field(False, description="Average each face's descriptor with its mirror image's.")
+    accept_model_licence: str = Field("", description="Comma-separated networks whose restrictive weight licence "
+                                      "you accept (mbf: non-commercial research only).")
+    min_face_quality: float = Field(0.35, ge=0.0, le=1.0, description="Faces below this quality are never named "
+                                    "by a model nor used for training.")
     execution_provider: Literal["auto", "cpu", "cuda"] = "auto"
     onnx_threads: int = Field(0, ge=0, description="Intra-op threads per ONNX session; 0 = ONNX Runtime's choice.")
 
@@ -79,6 +87,10 @@ class Settings(BaseSettings):
     @property
     def broker_dir(self) -> Path:
         return self.data_dir / "broker"
+
+    @property
+    def accepted_licences(self) -> frozenset[str]:
+        return frozenset(k.strip() for k in self.accept_model_licence.split(",") if k.strip())
 
     @property
     def admin_key_set(self) -> frozenset[str]:

@@ -1,19 +1,24 @@
-"""The face core's public API: image bytes in, faces with boxes, landmarks, chips and descriptors out."""
+"""The face core's public API: image bytes in, faces with boxes, landmarks, chips, quality and descriptors out."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
 
 from services.core.domain import Box, Point
-from services.core.faces.align import Aligner
-from services.core.faces.detect import FaceDetector, detect_scaled, make_detector
-from services.core.faces.model_files import descriptor_model_path
+from services.core.faces.centerface import CenterFaceDetector, CropRecheck
+from services.core.faces.detect import Detection, FaceDetector, detect_scaled
+from services.core.faces.detectors import VERSIONS, load_centerface, make_detector
+from services.core.faces.landmarks import BoxLandmarker
+from services.core.faces.networks import DescriptorNetwork, backbone_path, network
 from services.core.faces.onnx_export import OUTPUT_NAME
 from services.core.faces.onnx_session import OnnxModel
+from services.core.faces.quality import FaceQuality, face_quality
+from services.core.faces.template_align import template_chip
 from services.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,53 +29,121 @@ BATCH = 16  # a batch this size runs about 15% faster per face than one at a tim
 class FoundFace:
     box: Box
     score: float
-    landmarks: list[Point]
-    chip: NDArray[np.uint8]  # (150, 150, 3) RGB
+    landmarks: list[Point]  # five: eye centres, nose tip, mouth corners
+    chip: NDArray[np.uint8]  # (S, S, 3) RGB, aligned for the descriptor network
+    quality: FaceQuality
     descriptor: NDArray[np.float32] | None = None
 
 
+def serving_network(settings: Settings) -> DescriptorNetwork:
+    return network(settings.descriptor, settings.accepted_licences)
+
+
 class Descriptors:
-    """The descriptor network in ONNX Runtime; chips (N, 150, 150, 3) uint8 in, (N, 128) out."""
+    """The descriptor network's backbone in ONNX Runtime: aligned chips in, descriptors out."""
 
     def __init__(self, settings: Settings) -> None:
-        path = descriptor_model_path(settings.model_cache)
+        self.network = serving_network(settings)
+        self.flip = settings.descriptor_flip
+        path = backbone_path(self.network, self.flip, settings.model_cache)
         self.model = OnnxModel(path, settings.execution_provider, settings.onnx_threads)
-        log.info("face descriptor network %s running on %s", path.name, self.model.provider)
+        log.info("face descriptor network %s%s (%s) running on %s", self.network.label,
+                 " with flip averaging" if self.flip else "", path.name, self.model.provider)
 
     @property
     def provider(self) -> str:
         return self.model.provider
 
+    @property
+    def label(self) -> str:
+        return self.network.label + ("+flip" if self.flip else "")
+
     def compute(self, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
         parts = [self.model.run(chips[i : i + BATCH])[OUTPUT_NAME] for i in range(0, len(chips), BATCH)]
-        return np.concatenate(parts) if parts else np.zeros((0, 128), dtype=np.float32)
+        return np.concatenate(parts) if parts else np.zeros((0, self.network.dimension), dtype=np.float32)
 
 
 class FaceFinder:
-    """Detection, landmarks and chips: what the detector worker does."""
+    """Detection, landmarks, aligned chips and quality: what the detector worker does."""
 
-    def __init__(self, detector: FaceDetector, max_side: int) -> None:
+    def __init__(self, detector: FaceDetector, max_side: int, net: DescriptorNetwork,
+                 centerface: CenterFaceDetector, recheck: bool = True) -> None:
         self.detector = detector
         self.max_side = max_side
-        self.aligner = Aligner()
+        self.network = net
+        self.landmarker = BoxLandmarker(centerface)
+        self.recheck = CropRecheck(centerface) if recheck and isinstance(detector, CenterFaceDetector) else None
 
     @classmethod
     def from_settings(cls, settings: Settings, detector: str | None = None, upsample: int | None = None
                       ) -> FaceFinder:
-        return cls(make_detector(detector or settings.detector,
-                                 settings.upsample if upsample is None else upsample),
-                   settings.max_detect_side)
+        cache, provider, threads = settings.model_cache, settings.execution_provider, settings.onnx_threads
+        name = detector or settings.detector
+        centerface = load_centerface(cache, provider, threads)
+        chosen = centerface if name == "centerface" else make_detector(
+            name, cache, provider, threads, settings.upsample if upsample is None else upsample)
+        return cls(chosen, settings.max_detect_side, serving_network(settings), centerface,
+                   recheck=settings.detect_recheck)
+
+    @property
+    def detector_label(self) -> str:
+        return VERSIONS.get(self.detector.name, self.detector.name) + ("+recheck" if self.recheck else "")
+
+    @cached_property
+    def _dlib_aligner(self):  # type: ignore[no-untyped-def]
+        from services.core.faces.align import Aligner
+
+        return Aligner()
+
+    def detect(self, rgb: NDArray[np.uint8]) -> list[Detection]:
+        if self.recheck is None:
+            return detect_scaled(self.detector, rgb, self.max_side)
+        # One pass down to the recheck's floor; what scores under the detector's threshold is looked at again.
+        found = detect_scaled(_AtThreshold(self.recheck.detector, self.recheck.floor), rgb, self.max_side)
+        threshold = self.recheck.detector.threshold
+        sure = [d for d in found if d.score >= threshold]
+        scale = min(1.0, self.max_side / max(rgb.shape[:2]))
+        kept = self.recheck.confirm(rgb, [d for d in found if d.score < threshold], scale)
+        return sorted(sure + kept, key=lambda d: -d.score)
 
     def find(self, rgb: NDArray[np.uint8]) -> list[FoundFace]:
-        detections = detect_scaled(self.detector, rgb, self.max_side)
-        return self.at_boxes(rgb, [d.box for d in detections], [d.score for d in detections])
+        detections = self.detect(rgb)
+        return self._faces(rgb, detections)
 
     def at_boxes(self, rgb: NDArray[np.uint8], boxes: list[Box], scores: list[float] | None = None
                  ) -> list[FoundFace]:
-        """Landmarks and chips for given boxes (detected, or drawn by hand)."""
-        landmarks, chips = self.aligner.align(rgb, boxes)
+        """Landmarks, chips and quality for given boxes (drawn by hand)."""
         scores = scores if scores is not None else [1.0] * len(boxes)
-        return [FoundFace(b, s, lm, chip) for b, s, lm, chip in zip(boxes, scores, landmarks, chips, strict=True)]
+        return self._faces(rgb, [Detection(b, s) for b, s in zip(boxes, scores, strict=True)])
+
+    def _faces(self, rgb: NDArray[np.uint8], detections: list[Detection]) -> list[FoundFace]:
+        if not detections:
+            return []
+        marks = [d.landmarks if d.landmarks is not None else self.landmarker.landmarks(rgb, d.box)
+                 for d in detections]
+        if self.network.alignment == "dlib150":
+            _, dlib_chips = self._dlib_aligner.align(rgb, [d.box for d in detections])
+            chips = list(dlib_chips)
+        else:
+            chips = [template_chip(rgb, m) for m in marks]
+        faces = []
+        for d, m, chip in zip(detections, marks, chips, strict=True):
+            # Sharpness is judged on the template chip whatever the network, so one limit fits all.
+            judged = chip if self.network.alignment == "template112" else template_chip(rgb, m)
+            faces.append(FoundFace(d.box, d.score, list(m), chip, face_quality(d.box, m, judged)))
+        return faces
+
+
+class _AtThreshold:
+    """A CenterFace detector seen through another threshold (for the candidates of the recheck)."""
+
+    def __init__(self, detector: CenterFaceDetector, threshold: float) -> None:
+        self.detector = detector
+        self.threshold = threshold
+        self.name = detector.name
+
+    def detect(self, rgb: NDArray[np.uint8]) -> list[Detection]:
+        return self.detector.detect_raw(rgb, self.threshold)
 
 
 class FaceAnalyzer:

@@ -1,4 +1,5 @@
-"""Face detectors behind one interface: dlib's HOG (default) and OpenCV's Haar cascade."""
+"""Face detectors behind one interface. CNN detectors (CenterFace, YuNet) live in their own modules;
+here are the interface, dlib's HOG, OpenCV's Haar cascade and the helpers they share."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from services.core.domain import Box
+from services.core.domain import Box, Point
 
 
 @dataclass(frozen=True)
 class Detection:
     box: Box
     score: float
+    # Eye centres (left then right in the image), nose tip, mouth corners (left, right); None when the
+    # detector gives no landmarks (HOG, Haar, a box drawn by hand).
+    landmarks: tuple[Point, ...] | None = None
 
 
 class FaceDetector(Protocol):
@@ -26,7 +30,7 @@ class FaceDetector(Protocol):
         ...
 
 
-def _clip_box(left: float, top: float, right: float, bottom: float, width: int, height: int) -> Box | None:
+def clip_box(left: float, top: float, right: float, bottom: float, width: int, height: int) -> Box | None:
     x0, y0 = max(0, round(left)), max(0, round(top))
     x1, y1 = min(width, round(right)), min(height, round(bottom))
     if x1 - x0 < 2 or y1 - y0 < 2:
@@ -49,7 +53,7 @@ class HogDetector:
         rects, scores, _ = self._detector.run(rgb, self.upsample, 0.0)
         found = []
         for rect, score in zip(rects, scores, strict=True):
-            box = _clip_box(rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1, rgb.shape[1], rgb.shape[0])
+            box = clip_box(rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1, rgb.shape[1], rgb.shape[0])
             if box is not None:
                 found.append(Detection(box, float(score)))
         return sorted(found, key=lambda d: -d.score)
@@ -76,20 +80,10 @@ class HaarDetector:
         )
         found = []
         for (x, y, w, h), weight in zip(rects, np.ravel(weights), strict=True):
-            box = _clip_box(x, y, x + w, y + h, rgb.shape[1], rgb.shape[0])
+            box = clip_box(x, y, x + w, y + h, rgb.shape[1], rgb.shape[0])
             if box is not None:
                 found.append(Detection(box, float(weight)))
         return sorted(found, key=lambda d: -d.score)
-
-
-DETECTORS: dict[str, type[HogDetector] | type[HaarDetector]] = {"hog": HogDetector, "haar": HaarDetector}
-
-
-def make_detector(name: str, upsample: int) -> FaceDetector:
-    try:
-        return DETECTORS[name](upsample)
-    except KeyError:
-        raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}") from None
 
 
 def resize(rgb: NDArray[np.uint8], width: int, height: int) -> NDArray[np.uint8]:
@@ -111,7 +105,7 @@ def detect_scaled(detector: FaceDetector, rgb: NDArray[np.uint8], max_side: int)
     out = []
     for d in detector.detect(small):
         b = d.box
-        box = _clip_box(b.left / scale, b.top / scale, b.right / scale, b.bottom / scale, width, height)
+        box = clip_box(b.left / scale, b.top / scale, b.right / scale, b.bottom / scale, width, height)
         if box is not None:
             out.append(Detection(box, d.score))
     return out
