@@ -13,13 +13,15 @@ from services.core.faces.analyzer import Descriptors
 
 @dataclass
 class Prediction:
-    descriptors: NDArray[np.float32]  # (N, 128)
+    descriptors: NDArray[np.float32]  # (N, D)
     person_ids: list[str | None] | None = None  # None: no trained model; an item None: unknown
     confidences: list[float] | None = None
 
 
 class IdentityModel(Protocol):
     version: str | None  # None until a trained model is published
+    descriptor_label: str  # the network that makes its descriptors, e.g. "sface-2021dec"
+    chip_size: int
 
     def predict(self, chips: NDArray[np.uint8]) -> Prediction: ...
 
@@ -31,6 +33,8 @@ class DescriptorOnly:
 
     def __init__(self, descriptors: Descriptors) -> None:
         self.descriptors = descriptors
+        self.descriptor_label = descriptors.label
+        self.chip_size = descriptors.network.chip_size
 
     @property
     def provider(self) -> str:

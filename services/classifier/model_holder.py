@@ -51,6 +51,8 @@ class PublishedModel:
         self.sha256 = manifest.sha256
         self.label_ids = [label.id for label in manifest.labels]
         self.threshold = manifest.threshold
+        self.descriptor_label = manifest.descriptor
+        self.chip_size = manifest.chip_size
         try:
             self.model = OnnxModel(model_bytes, settings.execution_provider, settings.onnx_threads)
             options = ort.SessionOptions()
@@ -68,12 +70,13 @@ class PublishedModel:
     def _self_test(self) -> None:
         """Run one blank chip: the outputs must have the shapes the manifest promises."""
         try:
-            out = self.model.run(np.zeros((1, 150, 150, 3), dtype=np.uint8))
+            out = self.model.run(np.zeros((1, self.chip_size, self.chip_size, 3), dtype=np.uint8))
             shapes = {name: out[name].shape for name in (OUTPUT_NAME, reg.OUT_DISTANCES, reg.OUT_BEST_INDEX,
                                                          reg.OUT_BEST_DISTANCE)}
         except Exception as exc:
             raise reg.ModelCorrupt(f"model {self.version} fails on a test chip: {exc}") from exc
-        if shapes[OUTPUT_NAME] != (1, 128) or shapes[reg.OUT_DISTANCES] != (1, len(self.label_ids)):
+        dimension = self.manifest.dimension
+        if shapes[OUTPUT_NAME] != (1, dimension) or shapes[reg.OUT_DISTANCES] != (1, len(self.label_ids)):
             raise reg.ModelCorrupt(f"model {self.version} gives outputs of shapes {shapes}, but its manifest has "
                                    f"{len(self.label_ids)} labels")
 
@@ -85,7 +88,7 @@ class PublishedModel:
             index.append(out[reg.OUT_BEST_INDEX])
             distance.append(out[reg.OUT_BEST_DISTANCE])
         if not descriptors:
-            return Prediction(np.zeros((0, 128), dtype=np.float32), [], [])
+            return Prediction(np.zeros((0, self.manifest.dimension), dtype=np.float32), [], [])
         people, confidences = reg.decide(np.concatenate(index), np.concatenate(distance), self.threshold,
                                          self.label_ids)
         return Prediction(np.concatenate(descriptors), people, confidences)

@@ -12,6 +12,7 @@ from services.classifier.identity import IdentityModel
 from services.core.catalog import FaceQuery
 from services.core.domain import ImageStatus
 from services.core.image_codec import decode_png
+from services.core.quality_gate import is_good
 from services.core.worker_runtime import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -34,16 +35,28 @@ class Classifier:
             return
         faces = await catalog.list_faces(FaceQuery(image_id=image_id))
         faces = [f for f in faces if f.chip_key and (face_ids is None or f.id in face_ids)]
-        if faces:
-            chips = [await asyncio.to_thread(blobs.get, f.chip_key) for f in faces if f.chip_key]
-            model = self.current_model()
-            prediction = model.predict(np.stack([decode_png(c) for c in chips]))
-            for i, face in enumerate(faces):
+        model = self.current_model()
+        chips, usable = [], []
+        for face in faces:
+            assert face.chip_key is not None
+            chip = decode_png(await asyncio.to_thread(blobs.get, face.chip_key))
+            if chip.shape[0] != model.chip_size:
+                # Cut for another network (the library is switching): the switch job describes it again.
+                log.info("face %s: its chip is for another descriptor network; left for the switch job", face.id)
+                continue
+            chips.append(chip)
+            usable.append(face)
+        if usable:
+            prediction = model.predict(np.stack(chips))
+            min_quality = self.ctx.settings.min_face_quality
+            for i, face in enumerate(usable):
                 assert face.chip_key is not None
-                await catalog.set_face_analysis(face.id, prediction.descriptors[i].tolist(), face.chip_key)
+                await catalog.set_face_analysis(face.id, prediction.descriptors[i].tolist(), face.chip_key,
+                                                model.descriptor_label)
                 if prediction.person_ids is not None and prediction.confidences is not None and model.version:
-                    await catalog.set_model_label(face.id, prediction.person_ids[i], model.version,
-                                                  prediction.confidences[i])
+                    # A poor face (tiny, blurred, turned away) is never named by a model.
+                    person = prediction.person_ids[i] if is_good(face.quality, min_quality) else None
+                    await catalog.set_model_label(face.id, person, model.version, prediction.confidences[i])
         if face_ids is None:
             await catalog.set_image_status(image_id, ImageStatus.done)
         log.info("image %s: %d face(s) classified", image_id, len(faces))

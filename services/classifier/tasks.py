@@ -18,6 +18,8 @@ from services.core.celery_app import app
 from services.core.domain import FaceRecord
 from services.core.errors import NotFound
 from services.core.faces.analyzer import Descriptors
+from services.core.library_network import descriptor_of
+from services.core.quality_gate import is_good
 from services.core.queue import CLASSIFY_IMAGE, CLASSIFY_QUEUE, RETAG_FACES, send
 from services.core.worker_runtime import run_image_task, worker_context
 
@@ -96,10 +98,12 @@ async def _retag(face_ids: list[str]) -> tuple[str | None, int]:
     found = await asyncio.gather(*(get(fid) for fid in face_ids))
     # Faces a person labelled meanwhile, or already tagged by this version (a second sweep), are left alone.
     faces = [f for f in found if f is not None and not f.human_labelled and f.descriptor is not None
-             and f.model_version != version]
+             and f.model_version != version and descriptor_of(f.descriptor_model) == model.descriptor_label]
     if not faces:
         return version, 0
     people, confidences = model.predict_descriptors(np.array([f.descriptor for f in faces], dtype=np.float32))
+    min_quality = ctx.settings.min_face_quality
+    people = [p if is_good(f.quality, min_quality) else None for f, p in zip(faces, people, strict=True)]
 
     async def label(face: FaceRecord, person: str | None, conf: float) -> bool:
         async with limit:

@@ -11,17 +11,19 @@ from services.core.settings import get_settings
 
 
 def _models(args: argparse.Namespace) -> int:
-    from services.core.faces.model_files import ModelFileError, prepare_descriptor_model
+    from services.core.errors import FacetagError
+    from services.core.faces.prepare import prepare_models
 
     settings = get_settings()
     try:
-        manifest, rebuilt = prepare_descriptor_model(settings.model_cache, force=args.force)
-    except ModelFileError as exc:
+        prepared = prepare_models(settings, force=args.force)
+    except FacetagError as exc:
         print(f"facetag models prepare: {exc}", file=sys.stderr)
         return 1
-    state = "built and verified against dlib" if rebuilt else "already prepared, verified"
-    print(f"{settings.model_cache / manifest.file}: {state}\n  sha256 {manifest.sha256}\n"
-          f"  max difference from dlib {manifest.parity_max_abs_diff:.1e}")
+    print(f"model files in {settings.model_cache} (licence notices beside each as *.LICENSE.txt):")
+    for item in prepared:
+        state = "prepared and verified" if item.built else "already prepared, verified"
+        print(f"  {item.name:22} {item.file:44} {state}; sha256 {item.sha256[:16]}...; licence {item.licence}")
     return 0
 
 
@@ -112,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze = sub.add_parser("analyze", help="find faces and descriptors in image files, offline")
     analyze.add_argument("images", nargs="+", type=Path)
     analyze.add_argument("--json", action="store_true", help="print JSON instead of a summary")
-    analyze.add_argument("--detector", choices=["hog", "haar"], default=None)
+    analyze.add_argument("--detector", choices=["centerface", "yunet", "hog", "haar"], default=None)
     analyze.add_argument("--upsample", type=int, default=None, choices=range(0, 4), metavar="N")
     analyze.set_defaults(func=_analyze)
     return parser

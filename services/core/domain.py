@@ -111,6 +111,10 @@ class FaceRecord(BaseModel):
     confidence: float | None = None
     labelled_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    # What made this face: detector and descriptor network (name-version), and how usable it is (0-1).
+    quality: float | None = None
+    detector: str | None = None
+    descriptor_model: str | None = None
 
     @property
     def human_labelled(self) -> bool:

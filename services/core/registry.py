@@ -44,7 +44,7 @@ VERSION_RE = re.compile(r"^v(\d{1,9})$")
 OUT_DISTANCES = "person_distances"  # (N, P) float: distance to each person's nearest exemplar
 OUT_BEST_INDEX = "best_index"  # (N,) int64: the nearest person
 OUT_BEST_DISTANCE = "best_distance"  # (N,) float
-CONFIDENCE_SCALE = 0.04  # distance units over which the confidence goes from 50% to 73%
+CONFIDENCE_SCALE = 0.067  # share of the threshold over which the confidence goes from 50% to 73%
 
 
 class ModelCorrupt(FacetagError):
@@ -68,6 +68,12 @@ class ModelManifest(BaseModel):
     evaluation: dict[str, Any] = Field(default_factory=dict, description="The comparison with the version "
                                        "that was current when this one was trained, and the decision.")
     backbone_sha256: str
+    # The descriptor network inside (name-version[+flip]), its chips and descriptors. Defaults: the
+    # dlib network every model had before these fields existed.
+    descriptor: str = "dlib-resnet_v1"
+    chip_size: int = 150
+    dimension: int = 128
+    detector: str | None = None
     parent_version: str | None = None
     sha256: str = Field(description="sha256 of model.onnx")
     size_bytes: int = 0
@@ -182,6 +188,10 @@ class Registry:
                                f"{expected_sha256[:12]}...: the file is damaged or half-written")
         return data
 
+    def current_manifest(self) -> ModelManifest | None:
+        pointer = self.current()
+        return None if pointer is None else self.manifest(pointer.version)
+
     def set_current(self, version: str, reason: str, *, verify: bool = True) -> CurrentPointer:
         """Point classifiers at a version (publish or rollback). Verifies the file first unless told not to."""
         manifest = self.manifest(version)
@@ -218,7 +228,7 @@ def announce(settings: Settings, version: str) -> None:
 
 def confidence(distance: float, threshold: float) -> float:
     """How sure the model is of a match, 0..1: 0.5 exactly at the threshold."""
-    z = (threshold - distance) / CONFIDENCE_SCALE
+    z = (threshold - distance) / (CONFIDENCE_SCALE * max(threshold, 1e-6))
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 

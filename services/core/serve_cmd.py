@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from types import FrameType
 
-from services.core.faces.model_files import prepare_descriptor_model
+from services.core.faces.prepare import prepare_models
 from services.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,9 +63,9 @@ def _admin_keys(settings: Settings) -> tuple[str, str]:
 
 def run_serve(settings: Settings, detectors: int = 1, classifiers: int = 1) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _, built = prepare_descriptor_model(settings.model_cache)
-    if built:
-        log.info("face descriptor model converted into %s", settings.model_cache)
+    for item in prepare_models(settings, fetch=False):
+        if item.built:
+            log.info("face model %s prepared in %s", item.name, settings.model_cache)
     env = {**os.environ, "FACETAG_DATA_DIR": str(settings.data_dir), "FACETAG_HOST": settings.host,
            "FACETAG_PORT": str(settings.port), "FACETAG_CATALOG_URL": settings.catalog_url,
            "FACETAG_BLOB_URL": settings.blob_url, "FACETAG_BROKER_URL": settings.broker_url}

@@ -14,7 +14,9 @@ from services.core.errors import NotFound
 from services.core.faces.analyzer import FaceFinder
 from services.core.faces.decode import DecodedImage, decode_image
 from services.core.image_codec import encode_png, encode_thumbnail
+from services.core.library_network import LibraryNetwork
 from services.core.queue import CLASSIFY_IMAGE, send
+from services.core.registry import Registry
 from services.core.worker_runtime import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -29,10 +31,26 @@ class Detector:
     def __init__(self, ctx: WorkerContext, celery: Celery) -> None:
         self.ctx = ctx
         self.celery = celery
+        self._finders: dict[str, FaceFinder] = {}
 
     @cached_property
+    def library(self) -> LibraryNetwork:
+        return LibraryNetwork(self.ctx.settings, Registry(self.ctx.stores.blobs))
+
+    @property
     def finder(self) -> FaceFinder:
-        return FaceFinder.from_settings(self.ctx.settings)
+        """A finder cutting chips for the network the library runs on now (it changes with a switch)."""
+        choice = self.library.current()
+        finder = self._finders.get(choice.network.name)
+        if finder is None:
+            base = next(iter(self._finders.values()), None)
+            if base is None:
+                finder = FaceFinder.from_settings(self.ctx.settings, net=choice.network)
+            else:  # the same detector, chips for another network
+                finder = FaceFinder(base.detector, base.max_side, choice.network, base.landmarker.centerface,
+                                    recheck=base.recheck is not None)
+            self._finders[choice.network.name] = finder
+        return finder
 
     async def _load(self, image_id: str) -> DecodedImage:
         data = await asyncio.to_thread(self.ctx.stores.blobs.get, blob_layout.original(image_id))
@@ -50,14 +68,16 @@ class Detector:
         await catalog.set_image_status(image_id, ImageStatus.detecting, count_attempt=True)
         log.info("image %s: detecting (attempt %d)", image_id, image.attempts + 1)
         decoded = await self._load(image_id)
-        found = self.finder.find(decoded.rgb)
+        finder = await asyncio.to_thread(lambda: self.finder)  # may read the registry
+        found = await asyncio.to_thread(finder.find, decoded.rgb)
         records = []
         for index, face in enumerate(found):
             face_id = detected_face_id(image_id, index)
             key = blob_layout.chip(image_id, face_id)
             await asyncio.to_thread(blobs.put, key, encode_png(face.chip), "image/png")
             records.append(FaceRecord(id=face_id, image_id=image_id, box=face.box, landmarks=face.landmarks,
-                                      detection_score=face.score, chip_key=key))
+                                      detection_score=face.score, chip_key=key, quality=face.quality.score,
+                                      detector=finder.detector_label))
         thumb = encode_thumbnail(decoded.rgb, self.ctx.settings.thumbnail_side)
         await asyncio.to_thread(blobs.put, blob_layout.thumbnail(image_id), thumb, "image/jpeg")
         await catalog.replace_detected_faces(image_id, records)
@@ -72,12 +92,13 @@ class Detector:
         if face is None:
             raise NotFound(f"face {face_id} was deleted before its chip was made")
         decoded = await self._load(face.image_id)
-        (prepared,) = self.finder.at_boxes(decoded.rgb, [face.box])
+        (prepared,) = await asyncio.to_thread(self.finder.at_boxes, decoded.rgb, [face.box])
         key = blob_layout.chip(face.image_id, face.id)
         await asyncio.to_thread(self.ctx.stores.blobs.put, key, encode_png(prepared.chip), "image/png")
         current = await catalog.get_face(face_id)  # re-read: a person may have named it meanwhile
         if current is None:  # or removed it: add_face would bring it back
             await asyncio.to_thread(self.ctx.stores.blobs.delete, key)
             raise NotFound(f"face {face_id} was deleted while its chip was made")
-        await catalog.add_face(current.model_copy(update={"landmarks": prepared.landmarks, "chip_key": key}))
+        await catalog.add_face(current.model_copy(update={"landmarks": prepared.landmarks, "chip_key": key,
+                                                          "quality": prepared.quality.score}))
         await asyncio.to_thread(send, self.celery, CLASSIFY_IMAGE, face.image_id, [face.id])

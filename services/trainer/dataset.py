@@ -19,6 +19,8 @@ import numpy as np
 from services.core.catalog import Catalog, FaceQuery
 from services.core.domain import FaceRecord, LabelSource, utcnow
 from services.core.errors import NotFound
+from services.core.library_network import descriptor_of
+from services.core.quality_gate import is_good
 from services.trainer.fit import LabelledSet
 
 log = logging.getLogger(__name__)
@@ -53,16 +55,19 @@ class TrainingData:
     fingerprint: str
 
 
-async def load_training_data(catalog: Catalog) -> TrainingData:
-    """Every face a person labelled (named, or said unknown) that has a descriptor."""
+async def load_training_data(catalog: Catalog, descriptor: str, min_quality: float) -> TrainingData:
+    """Every face a person labelled (named, or said unknown) that has a descriptor of the ``descriptor``
+    network and is good enough to learn from (``min_quality``)."""
     names = {p.id: p.name for p in await catalog.list_people()}
     face_ids: list[str] = []
     vectors: list[list[float]] = []
     owners: list[str | None] = []
     missing = 0
     async for face in iter_faces(catalog, FaceQuery(label_source=LabelSource.person.value)):
-        if face.descriptor is None:
+        if face.descriptor is None or descriptor_of(face.descriptor_model) != descriptor:
             missing += 1
+            continue
+        if not is_good(face.quality, min_quality):
             continue
         if face.person_id is not None and face.person_id not in names:
             continue  # the person was deleted a moment ago
@@ -73,7 +78,7 @@ async def load_training_data(catalog: Catalog) -> TrainingData:
     index = {pid: i for i, pid in enumerate(people)}
     person = np.array([index[o] if o is not None else -1 for o in owners], dtype=np.int64)
     descriptors = np.array(vectors, dtype=np.float32).reshape(len(vectors), -1) if vectors \
-        else np.zeros((0, 128), dtype=np.float32)
+        else np.zeros((0, 0), dtype=np.float32)
     digest = hashlib.sha256()
     for fid, owner in sorted(zip(face_ids, owners, strict=True)):
         digest.update(f"{fid}={owner or '-'};".encode())

@@ -23,8 +23,7 @@ from numpy.typing import NDArray
 
 F32 = NDArray[np.float32]
 CHUNK = 1024
-THRESHOLD_GRID = np.round(np.arange(0.30, 0.80 + 1e-9, 0.0025), 4)
-DEFAULT_THRESHOLD = 0.6  # dlib's own match distance, used when there is nothing to calibrate on
+GRID_STEPS = 200
 
 
 @dataclass
@@ -32,10 +31,19 @@ class FitParams:
     holdout_percent: int = 20
     max_exemplars: int = 128
     threshold: float | None = None  # given: used as is instead of calibrating
+    # The descriptor network's distance scale: where to look for a threshold, and the fallback when
+    # there is nothing to calibrate on (dlib's 0.6 rule by default).
+    threshold_range: tuple[float, float] = (0.3, 0.8)
+    default_threshold: float = 0.6
 
     def as_dict(self) -> dict[str, Any]:
         return {"holdout_percent": self.holdout_percent, "max_exemplars": self.max_exemplars,
                 "threshold": self.threshold}
+
+    @property
+    def grid(self) -> NDArray[np.float64]:
+        low, high = self.threshold_range
+        return np.round(np.linspace(low, high, GRID_STEPS + 1), 4)
 
 
 @dataclass
@@ -130,9 +138,8 @@ def open_set_accuracy(predicted: list[str | None], truth: list[str | None]) -> f
     return sum(p == t for p, t in zip(predicted, truth, strict=True)) / len(truth)
 
 
-def _pick_threshold(pos_ok: NDArray[np.bool_], pos_dist: F32, neg_dist: F32) -> float:
+def _pick_threshold(pos_ok: NDArray[np.bool_], pos_dist: F32, neg_dist: F32, grid: NDArray[np.float64]) -> float:
     """Middle of the range of thresholds with the best (accuracy on positives + rejection of negatives)."""
-    grid = THRESHOLD_GRID
     accept = pos_ok[None, :] & (pos_dist[None, :] < grid[:, None])
     accuracy = accept.mean(axis=1) if len(pos_dist) else np.zeros(len(grid))
     rejection = (neg_dist[None, :] >= grid[:, None]).mean(axis=1) if len(neg_dist) else np.zeros(len(grid))
@@ -175,15 +182,17 @@ def fit(data: LabelledSet, params: FitParams) -> FitResult:
         threshold = float(params.threshold)
         notes.append("threshold given by the request, not calibrated")
     elif len(pos_dist) and len(negatives):
-        threshold = _pick_threshold(pos_ok, pos_dist, negatives)
+        threshold = _pick_threshold(pos_ok, pos_dist, negatives, params.grid)
         calibrated = True
     elif len(pos_dist):
-        threshold = float(min(DEFAULT_THRESHOLD, np.quantile(pos_dist[pos_ok], 0.95) + 0.02)) if pos_ok.any() \
-            else DEFAULT_THRESHOLD
-        notes.append("no faces of other people to calibrate against: threshold from held-out faces, at most 0.6")
+        default = params.default_threshold
+        threshold = float(min(default, np.quantile(pos_dist[pos_ok], 0.95) + 0.02 * default / 0.6)) \
+            if pos_ok.any() else default
+        notes.append(f"no faces of other people to calibrate against: threshold from held-out faces, at most "
+                     f"{default:g}")
     else:
-        threshold = DEFAULT_THRESHOLD
-        notes.append("too few faces to hold any out: dlib's default threshold 0.6")
+        threshold = params.default_threshold
+        notes.append(f"too few faces to hold any out: the network's default threshold {threshold:g}")
 
     metrics = evaluate_distances(all_dist[held], data.person[held], threshold, data.people)
     metrics["unknown_rejection"] = round(float((negatives >= threshold).mean()), 4) if len(negatives) else None

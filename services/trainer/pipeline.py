@@ -13,7 +13,6 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -27,8 +26,9 @@ from services.core.catalog import FaceQuery
 from services.core.domain import Job, JobState, new_id, utcnow
 from services.core.errors import FacetagError, InvalidInput, NotFound
 from services.core.faces.analyzer import Descriptors
-from services.core.faces.model_files import DESCRIPTOR_FILE, prepare_descriptor_model
+from services.core.faces.networks import DescriptorNetwork, prepare_backbone
 from services.core.image_codec import decode_png
+from services.core.library_network import NetworkChoice, configured, parse_label
 from services.core.queue import RETAG_FACES, send
 from services.core.worker_runtime import WorkerContext
 from services.trainer import dataset
@@ -52,6 +52,7 @@ class TrainRequest:
     holdout_percent: int = 20
     max_exemplars: int = 128
     trigger: str = "api"
+    network: NetworkChoice | None = None  # set by the network switch; else the library's network
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> TrainRequest:
@@ -60,9 +61,10 @@ class TrainRequest:
                  if k in params and params[k] is not None}
         return cls(**known)
 
-    def fit_params(self) -> FitParams:
+    def fit_params(self, net: DescriptorNetwork) -> FitParams:
         return FitParams(holdout_percent=self.holdout_percent, max_exemplars=self.max_exemplars,
-                         threshold=self.threshold)
+                         threshold=self.threshold, threshold_range=net.threshold_range,
+                         default_threshold=net.default_threshold)
 
 
 def _head_session(model_bytes: bytes) -> ort.InferenceSession:
@@ -87,10 +89,13 @@ class Trainer:
         self.ctx = ctx
         self.celery = celery
         self.registry = reg.Registry(ctx.stores.blobs)
+        self._descriptors: dict[str, Descriptors] = {}
 
-    @cached_property
-    def descriptors(self) -> Descriptors:
-        return Descriptors(self.ctx.settings)
+    def descriptors(self, choice: NetworkChoice) -> Descriptors:
+        found = self._descriptors.get(choice.label)
+        if found is None:
+            found = self._descriptors[choice.label] = Descriptors(self.ctx.settings, choice.network, choice.flip)
+        return found
 
     async def _job(self, job_id: str | None, kind: str, params: dict[str, Any]) -> Job:
         catalog = self.ctx.stores.catalog
@@ -128,16 +133,17 @@ class Trainer:
     async def _train(self, job_id: str, request: TrainRequest) -> dict[str, Any]:
         settings = self.ctx.settings
         await self._progress(job_id, 0.02, "checking the descriptor network")
-        backbone, _ = await asyncio.to_thread(prepare_descriptor_model, settings.model_cache)
         pointer = await asyncio.to_thread(self.registry.current)
         parent = await asyncio.to_thread(self.registry.manifest, pointer.version) if pointer else None
+        choice = request.network or (parse_label(parent.descriptor) if parent is not None else configured(settings))
+        backbone, _ = await asyncio.to_thread(prepare_backbone, choice.network, choice.flip, settings.model_cache)
 
-        if parent is not None and parent.backbone_sha256 != backbone.sha256:
+        if parent is not None and parent.descriptor == choice.label and parent.backbone_sha256 != backbone.sha256:
             await self._progress(job_id, 0.05, "the descriptor network changed: describing labelled faces again")
-            await self._recompute_descriptors()
+            await self._recompute_descriptors(choice)
 
         await self._progress(job_id, 0.1, "reading labelled faces")
-        training = await dataset.load_training_data(self.ctx.stores.catalog)
+        training = await dataset.load_training_data(self.ctx.stores.catalog, choice.label, settings.min_face_quality)
         data = training.data
         n_known = int((data.person >= 0).sum())
         if n_known < 2:
@@ -145,7 +151,7 @@ class Trainer:
                     "in a moment)" if training.without_descriptor else "")
             raise NothingToLearn(f"Training needs at least 2 faces named by a person; there are {n_known}{hint}. "
                                  "Name faces with PATCH /v1/faces/{id} or run 'facetag import DIR'.")
-        fit_params = request.fit_params()
+        fit_params = request.fit_params(choice.network)
         fingerprint = f"{training.fingerprint[:24]}-{backbone.sha256[:12]}"
         same_input = (parent is not None and parent.dataset.get("fingerprint") == fingerprint
                       and parent.params == fit_params.as_dict())
@@ -159,7 +165,7 @@ class Trainer:
         result = await asyncio.to_thread(fit, data, fit_params)
 
         await self._progress(job_id, 0.5, "building the ONNX model")
-        model_bytes = await asyncio.to_thread(self._build_onnx, settings.model_cache / DESCRIPTOR_FILE, result)
+        model_bytes = await asyncio.to_thread(self._build_onnx, settings.model_cache / backbone.file, result)
         version = await asyncio.to_thread(self.registry.next_version)
         label_ids = data.people
 
@@ -171,7 +177,9 @@ class Trainer:
         candidate = evaluate_predictions(candidate_pred, truth, data.people)
         evaluation: dict[str, Any] = {"held_out_faces": len(truth), "candidate_accuracy": candidate["accuracy"]}
         promote, reason = True, "first model"
-        if parent is not None:
+        if parent is not None and parent.descriptor != choice.label:
+            promote, reason = True, f"the library moves from {parent.descriptor} to {choice.label}"
+        elif parent is not None:
             current_acc = await self._score_current(parent, data, held, truth, backbone.sha256)
             evaluation.update(current_version=parent.version, current_accuracy=current_acc)
             if current_acc is None:
@@ -207,6 +215,9 @@ class Trainer:
             params=fit_params.as_dict(),
             evaluation=evaluation,
             backbone_sha256=backbone.sha256,
+            descriptor=choice.label,
+            chip_size=choice.network.chip_size,
+            dimension=choice.network.dimension,
             parent_version=parent.version if parent else None,
             sha256=reg.sha256_bytes(model_bytes),
             size_bytes=len(model_bytes),
@@ -278,7 +289,7 @@ class Trainer:
             raise NotFound(f"face {face_id} has no chip")
         return decode_png(await asyncio.to_thread(self.ctx.stores.blobs.get, face.chip_key))
 
-    async def _recompute_descriptors(self) -> None:
+    async def _recompute_descriptors(self, choice: NetworkChoice) -> None:
         catalog = self.ctx.stores.catalog
         faces = [f async for f in dataset.iter_faces(catalog, FaceQuery(label_source="person"))]
         for start in range(0, len(faces), 64):
@@ -286,10 +297,10 @@ class Trainer:
             if not batch:
                 continue
             chips = np.stack([await self._chip(f.id) for f in batch])
-            vectors = await asyncio.to_thread(self.descriptors.compute, chips)
+            vectors = await asyncio.to_thread(self.descriptors(choice).compute, chips)
             for face, vector in zip(batch, vectors, strict=True):
                 assert face.chip_key is not None
-                await catalog.set_face_analysis(face.id, vector.tolist(), face.chip_key)
+                await catalog.set_face_analysis(face.id, vector.tolist(), face.chip_key, choice.label)
         log.info("described %d labelled faces with the new descriptor network", len(faces))
 
     # Datasets ------------------------------------------------------------------------------------

@@ -24,9 +24,9 @@ def trainer() -> Trainer:
 
 
 def warm_up() -> None:
-    from services.core.faces.model_files import prepare_descriptor_model
+    from services.core.faces.prepare import prepare_models
 
-    prepare_descriptor_model(worker_context().settings.model_cache)
+    prepare_models(worker_context().settings, fetch=False)
     _ = trainer()
 
 

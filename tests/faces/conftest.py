@@ -17,7 +17,16 @@ def face_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 def analyzer(face_settings: Settings) -> FaceAnalyzer:
+    """The defaults: CenterFace with its recheck, SFace descriptors."""
     return FaceAnalyzer(FaceFinder.from_settings(face_settings), Descriptors(face_settings))
+
+
+@pytest.fixture(scope="session")
+def dlib_analyzer(tmp_path_factory: pytest.TempPathFactory) -> FaceAnalyzer:
+    """The old stack, still selectable: dlib's HOG detector and descriptor network."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("dlib"), execution_provider="cpu", detector="hog",
+                        descriptor="dlib")
+    return FaceAnalyzer(FaceFinder.from_settings(settings), Descriptors(settings))
 
 
 @pytest.fixture(scope="session")

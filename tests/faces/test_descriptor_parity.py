@@ -23,10 +23,10 @@ def _real_chips(analyzer: FaceAnalyzer, facedata: Path, wanted: int) -> np.ndarr
     return np.stack(chips)
 
 
-def test_onnx_matches_dlib_on_100_real_chips(analyzer: FaceAnalyzer, facedata: Path) -> None:
-    chips = _real_chips(analyzer, facedata, 120)
-    assert len(chips) >= 100
-    ours = analyzer.descriptors.compute(chips)
+def test_onnx_matches_dlib_on_100_real_chips(dlib_analyzer: FaceAnalyzer, facedata: Path) -> None:
+    chips = _real_chips(dlib_analyzer, facedata, 120)
+    assert len(chips) >= 100 and chips.shape[1:] == (150, 150, 3)
+    ours = dlib_analyzer.descriptors.compute(chips)
     reference = dlib.face_recognition_model_v1(str(descriptor_source()))
     theirs = np.array([np.array(reference.compute_face_descriptor(chip)) for chip in chips])
     cosine = (ours * theirs).sum(1) / (np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1))

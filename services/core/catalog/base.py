@@ -103,8 +103,9 @@ class Catalog(ABC):
     async def list_faces(self, query: FaceQuery) -> list[FaceRecord]: ...
 
     @abstractmethod
-    async def set_face_analysis(self, face_id: str, descriptor: list[float], chip_key: str) -> None:
-        """Store a face's descriptor and chip blob key. NotFound if absent."""
+    async def set_face_analysis(self, face_id: str, descriptor: list[float], chip_key: str,
+                                descriptor_model: str | None = None) -> None:
+        """Store a face's descriptor, chip blob key and the network that made the descriptor. NotFound if absent."""
 
     @abstractmethod
     async def set_model_label(self, face_id: str, person_id: str | None, model_version: str, confidence: float) -> bool:

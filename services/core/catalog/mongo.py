@@ -288,8 +288,10 @@ class MongoCatalog(Catalog):
         cursor = (await self._col("faces")).find(where).sort(order).skip(query.offset).limit(query.limit)
         return [docs.face_from(doc) for doc in await cursor.to_list(None)]
 
-    async def set_face_analysis(self, face_id: str, descriptor: list[float], chip_key: str) -> None:
-        change = {"$set": {"descriptor": [float(v) for v in descriptor], "chip_key": chip_key}}
+    async def set_face_analysis(self, face_id: str, descriptor: list[float], chip_key: str,
+                                descriptor_model: str | None = None) -> None:
+        change = {"$set": {"descriptor": [float(v) for v in descriptor], "chip_key": chip_key,
+                           "descriptor_model": descriptor_model}}
         result = await (await self._col("faces")).update_one({"_id": face_id}, change)
         if result.matched_count == 0:
             raise NotFound(f"no face with id {face_id}")

@@ -79,6 +79,10 @@ class SQLiteCatalog(Catalog):
             for statement in rows.SCHEMA.split(";"):
                 if statement.strip():
                     await db.execute(statement)
+            present = {row["name"] for row in await self._all(db, "PRAGMA table_info(faces)", ())}
+            for column, kind in rows.ADDED_FACE_COLUMNS:
+                if column not in present:
+                    await db.execute(f"ALTER TABLE faces ADD COLUMN {column} {kind}")
             await db.execute(f"PRAGMA user_version = {rows.SCHEMA_VERSION}")
             await db.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -280,10 +284,12 @@ class SQLiteCatalog(Catalog):
             found = await self._all(db, sql, (*params, query.limit, query.offset))
         return [rows.face_from_row(row) for row in found]
 
-    async def set_face_analysis(self, face_id: str, descriptor: list[float], chip_key: str) -> None:
-        sql = "UPDATE faces SET descriptor = ?, chip_key = ? WHERE id = ?"
+    async def set_face_analysis(self, face_id: str, descriptor: list[float], chip_key: str,
+                                descriptor_model: str | None = None) -> None:
+        sql = "UPDATE faces SET descriptor = ?, chip_key = ?, descriptor_model = ? WHERE id = ?"
         async with self._session(write=True) as db:
-            cursor = await db.execute(sql, (json.dumps([float(v) for v in descriptor]), chip_key, face_id))
+            cursor = await db.execute(sql, (json.dumps([float(v) for v in descriptor]), chip_key, descriptor_model,
+                                            face_id))
             if cursor.rowcount == 0:
                 raise NotFound(f"no face with id {face_id}")
 

@@ -14,7 +14,7 @@ from typing import Any
 from services.core.catalog.rules import json_safe, utc_ms
 from services.core.domain import Box, FaceRecord, ImageRecord, Job, Person, Point
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -52,7 +52,10 @@ CREATE TABLE IF NOT EXISTS faces (
     model_version TEXT,
     confidence REAL,
     labelled_at INTEGER,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    quality REAL,
+    detector TEXT,
+    descriptor_model TEXT
 );
 CREATE INDEX IF NOT EXISTS faces_by_image ON faces (image_id, box_left, id);
 CREATE INDEX IF NOT EXISTS faces_by_person ON faces (person_id, image_id);
@@ -83,8 +86,11 @@ IMAGE_COLUMNS = (
 )
 FACE_COLUMNS = (
     "id, image_id, box_left, box_top, box_width, box_height, landmarks, detection_score, origin, descriptor, "
-    "chip_key, person_id, label_source, model_version, confidence, labelled_at, created_at"
+    "chip_key, person_id, label_source, model_version, confidence, labelled_at, created_at, quality, detector, "
+    "descriptor_model"
 )
+# Columns added after the first release: (name, type), added to older databases on open.
+ADDED_FACE_COLUMNS = (("quality", "REAL"), ("detector", "TEXT"), ("descriptor_model", "TEXT"))
 JOB_COLUMNS = "id, kind, state, progress, message, params, result, created_at, updated_at"
 
 
@@ -141,7 +147,7 @@ def face_values(face: FaceRecord) -> tuple[Any, ...]:
         json.dumps([[p.x, p.y] for p in face.landmarks]), face.detection_score, face.origin.value,
         None if face.descriptor is None else json.dumps(face.descriptor), face.chip_key, face.person_id,
         None if face.label_source is None else face.label_source.value, face.model_version, face.confidence,
-        to_ms(face.labelled_at), to_ms(face.created_at),
+        to_ms(face.labelled_at), to_ms(face.created_at), face.quality, face.detector, face.descriptor_model,
     )  # fmt: skip
 
 
@@ -155,7 +161,8 @@ def face_from_row(row: sqlite3.Row) -> FaceRecord:
         descriptor=None if descriptor is None else json.loads(descriptor), chip_key=row["chip_key"],
         person_id=row["person_id"], label_source=row["label_source"], model_version=row["model_version"],
         confidence=row["confidence"], labelled_at=from_ms(row["labelled_at"]),
-        created_at=_when(row["created_at"]),
+        created_at=_when(row["created_at"]), quality=row["quality"], detector=row["detector"],
+        descriptor_model=row["descriptor_model"],
     )  # fmt: skip
 
 

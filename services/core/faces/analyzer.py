@@ -42,9 +42,9 @@ def serving_network(settings: Settings) -> DescriptorNetwork:
 class Descriptors:
     """The descriptor network's backbone in ONNX Runtime: aligned chips in, descriptors out."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.network = serving_network(settings)
-        self.flip = settings.descriptor_flip
+    def __init__(self, settings: Settings, net: DescriptorNetwork | None = None, flip: bool | None = None) -> None:
+        self.network = net or serving_network(settings)
+        self.flip = settings.descriptor_flip if flip is None else flip
         path = backbone_path(self.network, self.flip, settings.model_cache)
         self.model = OnnxModel(path, settings.execution_provider, settings.onnx_threads)
         log.info("face descriptor network %s%s (%s) running on %s", self.network.label,
@@ -75,14 +75,14 @@ class FaceFinder:
         self.recheck = CropRecheck(centerface) if recheck and isinstance(detector, CenterFaceDetector) else None
 
     @classmethod
-    def from_settings(cls, settings: Settings, detector: str | None = None, upsample: int | None = None
-                      ) -> FaceFinder:
+    def from_settings(cls, settings: Settings, detector: str | None = None, upsample: int | None = None,
+                      net: DescriptorNetwork | None = None) -> FaceFinder:
         cache, provider, threads = settings.model_cache, settings.execution_provider, settings.onnx_threads
         name = detector or settings.detector
         centerface = load_centerface(cache, provider, threads)
         chosen = centerface if name == "centerface" else make_detector(
             name, cache, provider, threads, settings.upsample if upsample is None else upsample)
-        return cls(chosen, settings.max_detect_side, serving_network(settings), centerface,
+        return cls(chosen, settings.max_detect_side, net or serving_network(settings), centerface,
                    recheck=settings.detect_recheck)
 
     @property

@@ -83,8 +83,9 @@ class CropRecheck:
         x0, y0 = max(0, box.left - margin), max(0, box.top - margin)
         x1, y1 = min(width, box.right + margin), min(height, box.bottom + margin)
         zoom = factor * face_side / box.width
-        crop = cv2.resize(rgb[y0:y1, x0:x1], (max(32, round((x1 - x0) * zoom)), max(32, round((y1 - y0) * zoom))),
-                          interpolation=cv2.INTER_LINEAR)
+        crop: NDArray[np.uint8] = cv2.resize(  # type: ignore[assignment]
+            rgb[y0:y1, x0:x1], (max(32, round((x1 - x0) * zoom)), max(32, round((y1 - y0) * zoom))),
+            interpolation=cv2.INTER_LINEAR)
         best = 0.0
         for found in self.detector.detect_raw(crop, self.floor):
             b = found.box

@@ -35,8 +35,9 @@ class BoxLandmarker:
         x0, y0 = max(0, box.left - margin), max(0, box.top - margin)
         x1, y1 = min(width, box.right + margin), min(height, box.bottom + margin)
         zoom = FACE_SIDE / max(box.width, box.height)
-        crop = cv2.resize(rgb[y0:y1, x0:x1], (max(32, round((x1 - x0) * zoom)), max(32, round((y1 - y0) * zoom))),
-                          interpolation=cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR)
+        size = (max(32, round((x1 - x0) * zoom)), max(32, round((y1 - y0) * zoom)))
+        crop: NDArray[np.uint8] = cv2.resize(  # type: ignore[assignment]
+            rgb[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR)
         best, best_iou = None, MIN_IOU
         for found in self.centerface.detect_raw(crop, 0.05):
             b = found.box

