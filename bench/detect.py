@@ -103,7 +103,8 @@ def detectors() -> list[tuple[str, Callable[[int], Detect]]]:
 
 def group_table(photos: list[GroupPhoto], nonface: list[NDArray[np.uint8]]) -> None:
     n_faces = sum(len(p.boxes) for p in photos)
-    print(f"Detectors on {len(photos)} group photos ({n_faces} faces; long side 360-1281 px) and "
+    sides = [max(p.rgb.shape[:2]) for p in photos]
+    print(f"Detectors on {len(photos)} group photos ({n_faces} faces; long side {min(sides)}-{max(sides)} px) and "
           f"{len(nonface)} photos without faces")
     print("columns: size = detection copy's long side (640 px, or the photo as it is: full); recall all / "
           f">={SMALL} px / <{SMALL} px = truth faces found (IoU >= 0.5, boxes mapped back to full size); "

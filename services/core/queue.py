@@ -21,6 +21,7 @@ PREPARE_FACE = "facetag.prepare_face"
 CLASSIFY_IMAGE = "facetag.classify_image"
 TRAIN_MODEL = "facetag.train_model"
 COLLECT_DATASET = "facetag.collect_dataset"
+SWITCH_NETWORK = "facetag.switch_network"
 RETAG_FACES = "facetag.retag_faces"
 
 ROUTES = {
@@ -30,6 +31,7 @@ ROUTES = {
     RETAG_FACES: CLASSIFY_QUEUE,
     TRAIN_MODEL: TRAIN_QUEUE,
     COLLECT_DATASET: TRAIN_QUEUE,
+    SWITCH_NETWORK: TRAIN_QUEUE,
 }
 
 

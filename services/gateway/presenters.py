@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from services.core.catalog import Catalog, FaceQuery
 from services.core.domain import FaceRecord, ImageRecord, Person
+from services.core.quality_gate import is_good
+from services.core.settings import get_settings
 from services.gateway.schemas import FaceOut, ImageOut, PersonRef
 
 
 class PeopleCache:
-    """Person lookups for one response, each id fetched once."""
+    """Person lookups for one response, each id fetched once (and the quality rule the response shows)."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, min_quality: float | None = None) -> None:
         self.catalog = catalog
         self.known: dict[str, Person | None] = {}
+        self.min_quality = get_settings().min_face_quality if min_quality is None else min_quality
 
     async def ref(self, person_id: str | None) -> PersonRef | None:
         if person_id is None:
@@ -36,6 +39,10 @@ async def face_out(face: FaceRecord, people: PeopleCache) -> FaceOut:
         model_version=face.model_version,
         confidence=face.confidence,
         chip_url=f"/v1/faces/{face.id}/chip" if face.chip_key else None,
+        quality=face.quality,
+        low_quality=not is_good(face.quality, people.min_quality),
+        detector=face.detector,
+        descriptor_model=face.descriptor_model,
     )
 
 

@@ -31,6 +31,12 @@ class FaceOut(BaseModel):
     model_version: str | None
     confidence: float | None
     chip_url: str | None
+    quality: float | None = Field(description="0-1 from size, sharpness and pose; None for faces analysed before "
+                                              "quality was measured.")
+    low_quality: bool = Field(description="Below FACETAG_MIN_FACE_QUALITY: a model never names it and training "
+                                          "never learns from it.")
+    detector: str | None = Field(description="The detector that found it (name-version); None when drawn by hand.")
+    descriptor_model: str | None = Field(description="The network that described it (name-version).")
 
 
 class ImageOut(BaseModel):

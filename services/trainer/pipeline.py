@@ -34,6 +34,7 @@ from services.core.worker_runtime import WorkerContext
 from services.trainer import dataset
 from services.trainer.fit import FitParams, FitResult, LabelledSet, evaluate_predictions, fit
 from services.trainer.onnx_head import extract_head, merge_head
+from services.trainer.switch import SWITCH_JOB, NetworkSwitch
 
 log = logging.getLogger(__name__)
 TRAIN_JOB = "train"
@@ -59,7 +60,8 @@ class TrainRequest:
         params = params or {}
         known = {k: params[k] for k in ("force", "threshold", "holdout_percent", "max_exemplars", "trigger")
                  if k in params and params[k] is not None}
-        return cls(**known)
+        network = parse_label(params["network"]) if params.get("network") else None
+        return cls(**known, network=network)
 
     def fit_params(self, net: DescriptorNetwork) -> FitParams:
         return FitParams(holdout_percent=self.holdout_percent, max_exemplars=self.max_exemplars,
@@ -302,6 +304,27 @@ class Trainer:
                 assert face.chip_key is not None
                 await catalog.set_face_analysis(face.id, vector.tolist(), face.chip_key, choice.label)
         log.info("described %d labelled faces with the new descriptor network", len(faces))
+
+    # Switching the descriptor network ---------------------------------------------------------------
+
+    async def switch_network(self, job_id: str | None, params: dict[str, Any] | None) -> dict[str, Any]:
+        job = await self._job(job_id, SWITCH_JOB, params or {})
+        if job.state in (JobState.done, JobState.failed):
+            return job.result
+
+        async def train(choice: NetworkChoice) -> dict[str, Any]:
+            return await self.train(f"{job.id}-train", {"force": True, "trigger": "network switch",
+                                                        "network": choice.label})
+
+        def retag(version: str) -> None:
+            send(self.celery, RETAG_FACES, version)
+
+        switch = NetworkSwitch(self.ctx, train, retag)
+        result = await switch.run(lambda p, m: self._progress(job.id, p, m))
+        await self.ctx.stores.catalog.update_job(job.id, state=JobState.done, progress=1.0, message=result["message"],
+                                                 result=result)
+        log.info("network switch job %s: %s", job.id, result["message"])
+        return result
 
     # Datasets ------------------------------------------------------------------------------------
 

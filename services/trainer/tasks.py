@@ -11,9 +11,9 @@ from celery import Task
 
 from services.core.celery_app import app
 from services.core.domain import Job, JobState, new_id
-from services.core.queue import COLLECT_DATASET, TRAIN_MODEL
+from services.core.queue import COLLECT_DATASET, SWITCH_NETWORK, TRAIN_MODEL
 from services.core.worker_runtime import worker_context
-from services.trainer.pipeline import DATASET_JOB, TRAIN_JOB, Trainer
+from services.trainer.pipeline import DATASET_JOB, SWITCH_JOB, TRAIN_JOB, Trainer
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,12 @@ def train_model(self: Task, job_id: str | None = None, params: dict[str, Any] | 
     a job is made for the run."""
     job_id = job_id or f"train-{new_id()}"
     run_job_task(self, job_id, TRAIN_JOB, params, lambda jid: trainer().train(jid, params))
+
+
+@app.task(name=SWITCH_NETWORK, bind=True)
+def switch_network(self: Task, job_id: str, params: dict[str, Any] | None = None) -> None:
+    """Move the library to the configured descriptor network (FACETAG_DESCRIPTOR)."""
+    run_job_task(self, job_id, SWITCH_JOB, params, lambda jid: trainer().switch_network(jid, params))
 
 
 @app.task(name=COLLECT_DATASET, bind=True)

@@ -148,9 +148,9 @@ def test_import_a_folder_per_person(learning_service: Service, facedata: Path, s
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "photo(s) of 5 people" in out and "no face found in" in out, out
+    assert "photo(s) of 5 people" in out and "no face found in" not in out, out
     named = int(out.split("named: ")[1].split()[0])
-    assert named >= 85, out
+    assert named == 93, out  # CenterFace finds a face on every celeb5 training photo (HOG missed some)
     state["named"] = named
     people = {p["name"] for p in learning_service.client.get("/v1/people").json()}
     assert people >= {"ben_afflek", "elton_john", "jerry_seinfeld", "madonna", "mindy_kaling"}
@@ -173,7 +173,8 @@ def test_train_publishes_and_workers_take_it_up(learning_service: Service, state
     assert models["current"]["version"] == "v1"
     manifest = models["items"][0]
     assert manifest["sha256"] and manifest["backbone_sha256"] and manifest["parent_version"] is None
-    assert 0.4 < manifest["threshold"] < 0.7
+    assert manifest["descriptor"] == "sface-2021dec" and manifest["chip_size"] == 112
+    assert 0.6 < manifest["threshold"] < 1.5  # SFace's unit-length descriptors: distances 0..2
     beats = _wait_workers_serve(learning_service, "v1", _classifier_count(learning_service))
     assert all(b["model_error"] is None for b in beats)
 
@@ -191,7 +192,7 @@ def test_celeb5_val_is_named(learning_service: Service, facedata: Path) -> None:
             assert face is not None and face["label_source"] == "model" and face["model_version"] == "v1"
         else:
             wrong.append((Path(path).name, expected, got))
-    assert right >= 24, f"{right}/25 right; wrong: {wrong}"
+    assert right == 25, f"{right}/25 right; wrong: {wrong}"
 
 
 def test_matt_damon_is_unknown_not_ben_affleck(learning_service: Service, facedata: Path) -> None:
@@ -201,8 +202,9 @@ def test_matt_damon_is_unknown_not_ben_affleck(learning_service: Service, faceda
         name = Path(path).name
         named = [f["person"]["name"] for f in image["faces"] if f["person"]]
         if name.startswith("ben_mat_"):
-            assert len(image["faces"]) == 2, image
-            # Ben is named once; the other face (Matt Damon) is unknown, never Ben.
+            # Ben and Matt, and in ben_mat_1 a woman half turned away behind them, which CenterFace finds too.
+            assert len(image["faces"]) == (3 if name == "ben_mat_1.jpg" else 2), image
+            # Ben is named once; the others (Matt Damon, the stranger) are unknown, never Ben.
             assert named == ["ben_afflek"], (name, image["faces"])
         elif name == "ben.jpg":
             assert named == ["ben_afflek"]

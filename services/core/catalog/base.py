@@ -17,6 +17,7 @@ from services.core.domain import (
     Page,
     Person,
     PersonSummary,
+    Point,
 )
 
 
@@ -104,8 +105,10 @@ class Catalog(ABC):
 
     @abstractmethod
     async def set_face_analysis(self, face_id: str, descriptor: list[float], chip_key: str,
-                                descriptor_model: str | None = None) -> None:
-        """Store a face's descriptor, chip blob key and the network that made the descriptor. NotFound if absent."""
+                                descriptor_model: str | None = None, *, quality: float | None = None,
+                                landmarks: list[Point] | None = None) -> None:
+        """Store a face's descriptor, chip blob key and the network that made the descriptor; also its quality
+        and landmarks when given (else they stay). Labels are never touched. NotFound if absent."""
 
     @abstractmethod
     async def set_model_label(self, face_id: str, person_id: str | None, model_version: str, confidence: float) -> bool:

@@ -40,6 +40,7 @@ from services.core.domain import (
     Page,
     Person,
     PersonSummary,
+    Point,
     new_id,
     utcnow,
 )
@@ -289,9 +290,15 @@ class MongoCatalog(Catalog):
         return [docs.face_from(doc) for doc in await cursor.to_list(None)]
 
     async def set_face_analysis(self, face_id: str, descriptor: list[float], chip_key: str,
-                                descriptor_model: str | None = None) -> None:
-        change = {"$set": {"descriptor": [float(v) for v in descriptor], "chip_key": chip_key,
-                           "descriptor_model": descriptor_model}}
+                                descriptor_model: str | None = None, *, quality: float | None = None,
+                                landmarks: list[Point] | None = None) -> None:
+        fields: dict[str, Any] = {"descriptor": [float(v) for v in descriptor], "chip_key": chip_key,
+                                  "descriptor_model": descriptor_model}
+        if quality is not None:
+            fields["quality"] = quality
+        if landmarks is not None:
+            fields["landmarks"] = [p.model_dump() for p in landmarks]
+        change = {"$set": fields}
         result = await (await self._col("faces")).update_one({"_id": face_id}, change)
         if result.matched_count == 0:
             raise NotFound(f"no face with id {face_id}")

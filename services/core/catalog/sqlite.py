@@ -40,6 +40,7 @@ from services.core.domain import (
     Page,
     Person,
     PersonSummary,
+    Point,
     new_id,
     utcnow,
 )
@@ -285,11 +286,14 @@ class SQLiteCatalog(Catalog):
         return [rows.face_from_row(row) for row in found]
 
     async def set_face_analysis(self, face_id: str, descriptor: list[float], chip_key: str,
-                                descriptor_model: str | None = None) -> None:
-        sql = "UPDATE faces SET descriptor = ?, chip_key = ?, descriptor_model = ? WHERE id = ?"
+                                descriptor_model: str | None = None, *, quality: float | None = None,
+                                landmarks: list[Point] | None = None) -> None:
+        sql = ("UPDATE faces SET descriptor = ?, chip_key = ?, descriptor_model = ?, quality = COALESCE(?, quality), "
+               "landmarks = COALESCE(?, landmarks) WHERE id = ?")
+        marks = None if landmarks is None else json.dumps([[p.x, p.y] for p in landmarks])
         async with self._session(write=True) as db:
             cursor = await db.execute(sql, (json.dumps([float(v) for v in descriptor]), chip_key, descriptor_model,
-                                            face_id))
+                                            quality, marks, face_id))
             if cursor.rowcount == 0:
                 raise NotFound(f"no face with id {face_id}")
 

@@ -108,15 +108,16 @@ class FaceFinder:
 
     def find(self, rgb: NDArray[np.uint8]) -> list[FoundFace]:
         detections = self.detect(rgb)
-        return self._faces(rgb, detections)
+        return self.at_detections(rgb, detections)
 
     def at_boxes(self, rgb: NDArray[np.uint8], boxes: list[Box], scores: list[float] | None = None
                  ) -> list[FoundFace]:
         """Landmarks, chips and quality for given boxes (drawn by hand)."""
         scores = scores if scores is not None else [1.0] * len(boxes)
-        return self._faces(rgb, [Detection(b, s) for b, s in zip(boxes, scores, strict=True)])
+        return self.at_detections(rgb, [Detection(b, s) for b, s in zip(boxes, scores, strict=True)])
 
-    def _faces(self, rgb: NDArray[np.uint8], detections: list[Detection]) -> list[FoundFace]:
+    def at_detections(self, rgb: NDArray[np.uint8], detections: list[Detection]) -> list[FoundFace]:
+        """Landmarks (where a detection has none), chips for the network, and quality."""
         if not detections:
             return []
         marks = [d.landmarks if d.landmarks is not None else self.landmarker.landmarks(rgb, d.box)

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.core import registry as reg
 from services.core.domain import Job, new_id
 from services.core.errors import Conflict, NotFound
-from services.core.queue import COLLECT_DATASET, RETAG_FACES, TRAIN_MODEL, send
+from services.core.library_network import configured
+from services.core.queue import COLLECT_DATASET, RETAG_FACES, SWITCH_NETWORK, TRAIN_MODEL, send
 from services.gateway.auth import AdminDep
 from services.gateway.deps import CeleryDep, SettingsDep, StoresDep
 from services.gateway.schemas import ErrorOut
@@ -59,6 +60,9 @@ class ModelOut(reg.ModelManifest):
 class ModelList(BaseModel):
     current: reg.CurrentPointer | None
     items: list[ModelOut] = Field(description="Every stored version, newest first.")
+    configured_network: str = Field(description="The descriptor network the settings ask for (FACETAG_DESCRIPTOR).")
+    library_network: str = Field(description="The network the library runs on now: the current model's.")
+    switch_needed: bool = Field(description="True when they differ: POST /v1/admin/switch-network moves the library.")
 
 
 class CurrentIn(_Strict):
@@ -116,15 +120,28 @@ async def train(response: Response, stores: StoresDep, celery: CeleryDep, body: 
     return await _start_job(stores, celery, response, "train", TRAIN_MODEL, params)
 
 
+@router.post("/switch-network", status_code=202, response_model=Job,
+             summary="Move the library to the configured descriptor network (FACETAG_DESCRIPTOR) as one job",
+             description="Every face is cut and described again for the new network, a model is trained on the "
+                         "new descriptors and published; the current model serves until then. Labels people gave "
+                         "are kept. Follow the job at /v1/jobs/{id}.")
+async def switch_network(response: Response, stores: StoresDep, celery: CeleryDep, settings: SettingsDep) -> Job:
+    params: dict[str, object] = {"network": configured(settings).label}
+    return await _start_job(stores, celery, response, "switch_network", SWITCH_NETWORK, params)
+
+
 @router.get("/models", response_model=ModelList, summary="Every model version and which one is current")
-async def list_models(stores: StoresDep) -> ModelList:
+async def list_models(stores: StoresDep, settings: SettingsDep) -> ModelList:
     registry = reg.Registry(stores.blobs)
     current = await asyncio.to_thread(registry.current)
     manifests = await asyncio.to_thread(registry.manifests)
     items = [ModelOut(**m.model_dump(), current=current is not None and current.version == m.version,
                       model_url=f"/v1/admin/models/{m.version}")
              for m in reversed(manifests)]
-    return ModelList(current=current, items=items)
+    serving = next((m.descriptor for m in manifests if current is not None and m.version == current.version), None)
+    wanted = configured(settings).label
+    return ModelList(current=current, items=items, configured_network=wanted,
+                     library_network=serving or wanted, switch_needed=serving is not None and serving != wanted)
 
 
 @router.get("/models/{version}", response_model=ModelOut, summary="One model version's manifest")
