@@ -197,12 +197,11 @@ def evaluate(option: Option, faces: Faces, pairs: NDArray[np.int64]) -> Outcome:
                    vectors)
 
 
-def gate_table(best: Outcome, faces: Faces, n_val: int) -> None:
-    """The best option again, with faces under a quality gate never named nor trained on."""
+def gate_table(best: Outcome, faces: Faces, n_val: int, why: str) -> None:
+    """An option again, with faces under a quality gate never named nor trained on."""
     default_gate = bench_settings().min_face_quality
-    print(f"\nQuality gate on {best.option.label} (the best licence-free option by val accuracy + stranger "
-          f"rejection): faces under the gate are never named (so count as unknown) nor used for training; "
-          f"the settings' default gate is {default_gate}")
+    print(f"\nQuality gate on {best.option.label} ({why}): faces under the gate are never named (so count as "
+          f"unknown) nor used for training; the settings' default gate is {default_gate}")
     print(f"{'gate':>5}  {'train faces':>11}  {'threshold':>9}  {'val right':>9}  {'strangers unknown':>17}")
     for gate in GATES:
         keep = np.array([f.quality >= gate for f in faces.train])
@@ -234,7 +233,7 @@ def main() -> None:
     n_val = len(faces.val) + n_missing_val(faces)
     n_same = int(pairs[:, 2].sum())
     print(f"Faces (centerface + recheck, {collected_s:.0f} s): celeb5 {len(faces.train)} train + {len(faces.val)} "
-          f"val (largest face per photo; no face in {len(faces.missing)}: {', '.join(faces.missing) or '-'}); "
+          f"val (largest face per photo; photos without a face found: {', '.join(faces.missing) or 'none'}); "
           f"{len(faces.strangers)} stranger faces in the group photos")
     print(f"columns: pair acc = {FOLDS}-fold cross-validated accuracy on {n_same} same-person + {n_same} "
           f"different-person celeb5 pairs (mean +- sd over folds), pair t = mean chosen distance threshold; "
@@ -255,15 +254,18 @@ def main() -> None:
     print(f"*: at the edge of the range fit() searches (the network's: {ranges})")
 
     print("\nFace quality scores, min / 10th percentile / median")
-    print(f"{'celeb5 faces (train + val)':44} {spread([f.quality for f in faces.train + faces.val])}")
-    print(f"{'group faces (strangers)':44} {spread([f.quality for f in faces.strangers])}")
+    print(f"{'celeb5 faces (train + val)':52} {spread([f.quality for f in faces.train + faces.val])}")
+    print(f"{'group faces (strangers)':52} {spread([f.quality for f in faces.strangers])}")
     for o in outcomes:
         label = f"strangers wrongly named, {o.option.label} ({len(o.wrongly_named_quality)})"
-        print(f"{label:44} {spread(o.wrongly_named_quality)}")
+        print(f"{label:52} {spread(o.wrongly_named_quality)}")
 
     free = [o for o in outcomes if not o.option.licence]
     best = max(free, key=lambda o: (o.val_right / n_val + o.rejection, o.pairs[0]))
-    gate_table(best, faces, n_val)
+    gate_table(best, faces, n_val, "the best licence-free option by val accuracy + stranger rejection")
+    default = next(o for o in outcomes if o.option.network == bench_settings().descriptor and not o.option.flip)
+    if default is not best:
+        gate_table(default, faces, n_val, "the default setting")
     print(f"\n[{time.perf_counter() - start:.0f} s]")
 
 

@@ -5,7 +5,11 @@ N concurrent clients upload distinct real photos and poll each until done. Print
 second and p50/p95 upload-to-done latency, and the same photos through the face core in one plain
 loop in this process (decode + detect + align + describe); the ratio is the pipeline's overhead.
 
+Each stack runs in the same run: ``new`` is today's default (CenterFace with its recheck, SFace), ``old``
+the previous default (dlib HOG with one upsample, dlib's descriptor network).
+
 Run: .venv/bin/python bench/pipeline.py [--photos 40] [--clients 4] [--modes embedded,cluster]
+                                        [--stacks new,old] [--set samples|groups]
 """
 
 from __future__ import annotations
@@ -30,17 +34,26 @@ from service_fixtures import Service, run_cluster, run_embedded
 from services.core.faces.analyzer import Descriptors, FaceAnalyzer, FaceFinder
 from services.core.settings import Settings
 
+STACKS: dict[str, dict[str, str | int | float]] = {
+    "new": {},
+    "old": {"detector": "hog", "upsample": 1, "descriptor": "dlib", "detect_recheck": "false"},
+}
 
-def pick_photos(count: int) -> list[Path]:
+
+def pick_photos(count: int, photo_set: str) -> list[Path]:
     root = facedata()
-    photos = sorted((root / "facetag_samples").glob("*.jpg")) + sorted((root / "celeb5").rglob("*.jpg"))
+    if photo_set == "groups":
+        photos = sorted((root / "groups").rglob("*.jpg"))
+    else:
+        photos = sorted((root / "facetag_samples").glob("*.jpg")) + sorted((root / "celeb5").rglob("*.jpg"))
     if len(photos) < count:
         sys.exit(f"only {len(photos)} photos available; ask for fewer with --photos")
     return photos[:count]
 
 
-def plain_loop(photos: list[Path]) -> float:
-    analyzer = FaceAnalyzer(FaceFinder.from_settings(Settings()), Descriptors(Settings()))
+def plain_loop(photos: list[Path], stack: dict[str, str | int | float]) -> float:
+    settings = Settings(**stack)  # type: ignore[arg-type]
+    analyzer = FaceAnalyzer(FaceFinder.from_settings(settings), Descriptors(settings))
     analyzer.analyze(load_rgb(photos[0]))  # warm-up, as the workers are warm
     start = time.perf_counter()
     for photo in tqdm(photos, desc="plain loop", leave=False):
@@ -88,31 +101,43 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--modes", default="embedded,cluster")
     parser.add_argument("--workers", type=int, default=1, help="detector and classifier processes each")
+    parser.add_argument("--stacks", default="new,old", help="face stacks to compare: new (default), old")
+    parser.add_argument("--set", default="samples", choices=["samples", "groups"],
+                        help="samples: one-face portraits; groups: the shared group photos (many faces each)")
     args = parser.parse_args()
-    photos = pick_photos(args.photos)
-    loop_rate = plain_loop(photos)
-    print(f"{len(photos)} distinct real photos, {args.clients} concurrent clients, "
+    photos = pick_photos(args.photos, args.set)
+    stacks = args.stacks.split(",")
+    loop_rates = {name: plain_loop(photos, STACKS[name]) for name in stacks}
+    print(f"{len(photos)} distinct real photos ({args.set}), {args.clients} concurrent clients, "
           f"{args.workers} detector + {args.workers} classifier process(es)")
-    print(f"{'mode':10} {'photos/s':>9} {'p50 s':>7} {'p95 s':>7} {'vs plain loop':>14}")
-    print(f"{'plain loop':10} {loop_rate:9.2f} {'':>7} {'':>7} {'1.00':>14}")
-    for mode in args.modes.split(","):
-        with tempfile.TemporaryDirectory(prefix=f"facetag-bench-{mode}-") as tmp:
-            if mode == "embedded":
-                runner = run_embedded(Path(tmp), stalled_after=600)
-                # serve takes its worker counts as flags; the harness starts one of each
-            else:
-                stack = contextlib.ExitStack()
-                redis_url, mongo_url, s3_url = stack.enter_context(real_servers())
-                runner = run_cluster(Path(tmp), redis_url, mongo_url, s3_url, detectors=args.workers,
-                                     classifiers=args.workers)
-            try:
-                service = next(runner)
-                rate, p50, p95 = through_service(service, photos, args.clients)
-                print(f"{mode:10} {rate:9.2f} {p50:7.2f} {p95:7.2f} {rate / loop_rate:14.2f}", flush=True)
-            finally:
-                runner.close()
-                if mode != "embedded":
-                    stack.close()
+    print(f"{'stack':6} {'mode':10} {'photos/s':>9} {'p50 s':>7} {'p95 s':>7} {'vs its loop':>12} "
+          f"{'vs old loop':>12}")
+    reference = loop_rates.get("old")
+    for name in stacks:
+        rate = loop_rates[name]
+        versus_old = f"{rate / reference:12.2f}" if reference else f"{'-':>12}"
+        print(f"{name:6} {'plain loop':10} {rate:9.2f} {'':>7} {'':>7} {'1.00':>12} {versus_old}", flush=True)
+    for name in stacks:
+        for mode in args.modes.split(","):
+            with tempfile.TemporaryDirectory(prefix=f"facetag-bench-{mode}-") as tmp:
+                if mode == "embedded":
+                    runner = run_embedded(Path(tmp), stalled_after=600, **STACKS[name])
+                    # serve takes its worker counts as flags; the harness starts one of each
+                else:
+                    servers_up = contextlib.ExitStack()
+                    redis_url, mongo_url, s3_url = servers_up.enter_context(real_servers())
+                    runner = run_cluster(Path(tmp), redis_url, mongo_url, s3_url, detectors=args.workers,
+                                         classifiers=args.workers, **STACKS[name])
+                try:
+                    service = next(runner)
+                    rate, p50, p95 = through_service(service, photos, args.clients)
+                    versus_old = f"{rate / reference:12.2f}" if reference else f"{'-':>12}"
+                    print(f"{name:6} {mode:10} {rate:9.2f} {p50:7.2f} {p95:7.2f} {rate / loop_rates[name]:12.2f} "
+                          f"{versus_old}", flush=True)
+                finally:
+                    runner.close()
+                    if mode != "embedded":
+                        servers_up.close()
 
 
 if __name__ == "__main__":

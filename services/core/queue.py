@@ -22,6 +22,8 @@ CLASSIFY_IMAGE = "facetag.classify_image"
 TRAIN_MODEL = "facetag.train_model"
 COLLECT_DATASET = "facetag.collect_dataset"
 SWITCH_NETWORK = "facetag.switch_network"
+REDETECT_LIBRARY = "facetag.redetect_library"
+REDETECT_WATCH = "facetag.redetect_watch"
 RETAG_FACES = "facetag.retag_faces"
 
 ROUTES = {
@@ -32,6 +34,8 @@ ROUTES = {
     TRAIN_MODEL: TRAIN_QUEUE,
     COLLECT_DATASET: TRAIN_QUEUE,
     SWITCH_NETWORK: TRAIN_QUEUE,
+    REDETECT_LIBRARY: DETECT_QUEUE,
+    REDETECT_WATCH: DETECT_QUEUE,
 }
 
 

@@ -64,7 +64,8 @@ def test_train_and_dataset_jobs_are_queued(client: TestClient) -> None:
 
 def test_models_rollback_and_damaged_file(client: TestClient, tmp_path: Path, built_models: list[BuiltModel]
                                           ) -> None:
-    assert client.get("/v1/admin/models", headers=ADMIN).json() == {"current": None, "items": []}
+    listing = client.get("/v1/admin/models", headers=ADMIN).json()
+    assert listing["current"] is None and listing["items"] == [] and listing["switch_needed"] is False
     registry = reg.Registry(open_blobs(f"file://{tmp_path / 'data' / 'blobs'}"))
     for i, model in enumerate(built_models, start=1):
         registry.write_version(model.manifest(f"v{i}"), model.data)

@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from pydantic import BaseModel
@@ -91,16 +92,25 @@ def _check_parity(onnx_bytes: bytes, source: Path) -> float:
     return float(np.abs(ours - theirs).max())
 
 
-def verify_descriptor_model(cache_dir: Path) -> DescriptorManifest:
-    """The manifest of a cached model whose bytes and source still match it; ModelFileError otherwise."""
-    model = cache_dir / DESCRIPTOR_FILE
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_manifest(model: Path, kind: type[M]) -> M:
+    """The manifest beside a cached model file (``x.onnx`` -> ``x.json``); ModelFileError if either is missing
+    or the manifest is unreadable."""
     manifest_file = _manifest_path(model)
     if not model.is_file() or not manifest_file.is_file():
         raise ModelFileError(f"{model} is not prepared; run 'facetag models prepare'.")
     try:
-        manifest = DescriptorManifest.model_validate_json(manifest_file.read_bytes())
+        return kind.model_validate_json(manifest_file.read_bytes())
     except ValueError as exc:
         raise ModelFileError(f"{manifest_file} is unreadable ({exc}); run 'facetag models prepare'.") from exc
+
+
+def verify_descriptor_model(cache_dir: Path) -> DescriptorManifest:
+    """The manifest of a cached model whose bytes and source still match it; ModelFileError otherwise."""
+    model = cache_dir / DESCRIPTOR_FILE
+    manifest = read_manifest(model, DescriptorManifest)
     if manifest.converter_version != CONVERTER_VERSION:
         raise ModelFileError(f"{model} was made by an older converter; run 'facetag models prepare'.")
     if sha256_file(model) != manifest.sha256:

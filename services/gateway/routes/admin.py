@@ -14,7 +14,7 @@ from services.core import registry as reg
 from services.core.domain import Job, new_id
 from services.core.errors import Conflict, NotFound
 from services.core.library_network import configured
-from services.core.queue import COLLECT_DATASET, RETAG_FACES, SWITCH_NETWORK, TRAIN_MODEL, send
+from services.core.queue import COLLECT_DATASET, REDETECT_LIBRARY, RETAG_FACES, SWITCH_NETWORK, TRAIN_MODEL, send
 from services.gateway.auth import AdminDep
 from services.gateway.deps import CeleryDep, SettingsDep, StoresDep
 from services.gateway.schemas import ErrorOut
@@ -128,6 +128,15 @@ async def train(response: Response, stores: StoresDep, celery: CeleryDep, body: 
 async def switch_network(response: Response, stores: StoresDep, celery: CeleryDep, settings: SettingsDep) -> Job:
     params: dict[str, object] = {"network": configured(settings).label}
     return await _start_job(stores, celery, response, "switch_network", SWITCH_NETWORK, params)
+
+
+@router.post("/redetect", status_code=202, response_model=Job,
+             summary="Run the configured detector over every photo again (after the detector changed)",
+             description="Faces a person named or drew are kept with their names; a new detection overlapping "
+                         "one is that face again. Faces nobody touched are replaced. Follow the job at "
+                         "/v1/jobs/{id}.")
+async def redetect_library(response: Response, stores: StoresDep, celery: CeleryDep, settings: SettingsDep) -> Job:
+    return await _start_job(stores, celery, response, "redetect", REDETECT_LIBRARY, {"detector": settings.detector})
 
 
 @router.get("/models", response_model=ModelList, summary="Every model version and which one is current")

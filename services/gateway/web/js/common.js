@@ -205,6 +205,12 @@ export function faceLabel(face) {
   if (!face.chip_url && face.origin === "manual") {
     return { kind: "unknown", text: "Who is this?", title: "Drawn by hand; being analysed", pending: true };
   }
+  if (face.low_quality) {
+    return {
+      kind: "unknown", text: "Low quality", low: true,
+      title: "Too small, blurred or turned away: the model never names it. You can still name it.",
+    };
+  }
   return { kind: "unknown", text: "Who is this?", title: "Nobody has named this face yet" };
 }
 

@@ -42,6 +42,7 @@ const dims = () => ({
 function describe(face) {
   const label = faceLabel(face);
   if (face.label_source === "person") return face.person ? "Named by a person" : "Marked unknown by a person";
+  if (label.low) return `Low quality (${Math.round((face.quality || 0) * 100)}%): too small, blurred or turned away, never named by the model`;
   if (face.label_source === "model") {
     const sure = face.confidence === null ? "" : ` · ${Math.round(face.confidence * 100)}% sure`;
     return face.person ? `Model ${face.model_version || ""} guess${sure}` : `Model ${face.model_version || ""}: nobody it knows`;
