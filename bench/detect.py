@@ -1,7 +1,7 @@
 """Detectors on the shared photos: recall, precision, time and false faces, at 640 px and at full size;
 then small faces in big photos (synthetic mosaics), which sets the default max_detect_side.
 
-Run: nice -n 10 .venv/bin/python bench/detect.py   (about 5 minutes on two cores)
+Run: nice -n 10 .venv/bin/python bench/detect.py   (about 3 minutes on two busy cores)
 
 Every detector runs as the service runs it: on a copy scaled so its long side is at most 640 px (or,
 for "full", on the photo itself), boxes mapped back to full size before they are compared with

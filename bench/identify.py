@@ -1,7 +1,7 @@
 """Descriptor networks on the shared photos: face-pair accuracy, celeb5 naming, stranger rejection, speed;
 the spread of face quality scores, and what the quality gate changes for the best licence-free option.
 
-Run: nice -n 10 .venv/bin/python bench/identify.py   (about 3 minutes on two cores)
+Run: nice -n 10 .venv/bin/python bench/identify.py   (about 4 minutes on two busy cores)
 
 Faces come from centerface + recheck (the default FaceFinder, max_detect_side 1600): the largest face of
 every celeb5 photo, and every face found in the group photos (groups/wider_val, dlib_voc, no_gt), who
@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 
 from services.core.faces.analyzer import Descriptors, FaceFinder, FoundFace
 from services.core.faces.networks import NETWORKS
+from services.core.settings import Settings
 from services.trainer.fit import FitParams, FitResult, LabelledSet, fit, person_distances
 
 F32 = NDArray[np.float32]
@@ -146,7 +147,8 @@ def pair_accuracy(descriptors: F32, pairs: NDArray[np.int64]) -> tuple[float, fl
 def fit_params(option: Option) -> FitParams:
     """As the trainer asks: default split and exemplars, the network's threshold range and fallback."""
     net = NETWORKS[option.network]
-    return FitParams(threshold_range=net.threshold_range, default_threshold=net.default_threshold)
+    return FitParams(threshold_range=net.threshold_range, default_threshold=net.default_threshold,
+                     target_rejection=Settings().unknown_rejection)
 
 
 def fit_train(option: Option, train: list[Face], vectors: F32, people: list[str]) -> FitResult:
@@ -157,7 +159,7 @@ def fit_train(option: Option, train: list[Face], vectors: F32, people: list[str]
 def named(result: FitResult, vectors: F32, people: list[str]) -> list[str | None]:
     if not len(vectors):
         return []
-    dist = person_distances(vectors, result.gallery, result.gallery_mask)
+    dist = person_distances(vectors, result.published_gallery, result.published_mask)  # what the trainer publishes
     best, best_d = dist.argmin(axis=1), dist.min(axis=1)
     return [people[b] if d < result.threshold else None for b, d in zip(best.tolist(), best_d.tolist(), strict=True)]
 

@@ -18,6 +18,8 @@ def _face_json(face: Any) -> dict[str, Any]:
         "box": face.box.model_dump(),
         "score": round(face.score, 4),
         "landmarks": [[round(p.x, 1), round(p.y, 1)] for p in face.landmarks],
+        "quality": face.quality.score,
+        "quality_parts": {"size": face.quality.size, "sharpness": face.quality.sharpness, "pose": face.quality.pose},
         "descriptor": [round(float(v), 6) for v in face.descriptor],
     }
 
@@ -39,7 +41,8 @@ def run_analyze(paths: list[Path], settings: Settings, detector: str | None, ups
             results.append({"file": str(path), "error": message})
             print(f"facetag analyze: {path}: {message}", file=sys.stderr)
     if as_json:
-        json.dump({"provider": analyzer.descriptors.provider, "images": results}, sys.stdout, indent=1)
+        json.dump({"provider": analyzer.descriptors.provider, "detector": analyzer.finder.detector_label,
+                   "descriptor": analyzer.descriptors.label, "images": results}, sys.stdout, indent=1)
         print()
     else:
         for r in results:
@@ -49,5 +52,6 @@ def run_analyze(paths: list[Path], settings: Settings, detector: str | None, ups
             for i, face in enumerate(r["faces"]):
                 b = face["box"]
                 print(f"  #{i} box x={b['left']} y={b['top']} w={b['width']} h={b['height']} "
-                      f"score={face['score']:.2f} descriptor[:4]={face['descriptor'][:4]}")
+                      f"score={face['score']:.2f} quality={face['quality']:.2f} "
+                      f"descriptor[:4]={face['descriptor'][:4]}")
     return 1 if failures else 0

@@ -35,10 +35,13 @@ class FitParams:
     # there is nothing to calibrate on (dlib's 0.6 rule by default).
     threshold_range: tuple[float, float] = (0.3, 0.8)
     default_threshold: float = 0.6
+    # Share of leave-people-out strangers the threshold must turn away (None: best accuracy + rejection).
+    target_rejection: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"holdout_percent": self.holdout_percent, "max_exemplars": self.max_exemplars,
-                "threshold": self.threshold}
+                "threshold": self.threshold, "threshold_range": list(self.threshold_range),
+                "default_threshold": self.default_threshold, "target_rejection": self.target_rejection}
 
     @property
     def grid(self) -> NDArray[np.float64]:
@@ -51,7 +54,7 @@ class LabelledSet:
     """Descriptors of person-labelled faces. ``person`` indexes ``people``; -1 = a person said unknown."""
 
     face_ids: list[str]
-    descriptors: F32  # (n, 128)
+    descriptors: F32  # (n, D)
     person: NDArray[np.int64]  # (n,)
     people: list[str]  # person ids
 
@@ -62,8 +65,13 @@ class LabelledSet:
 
 @dataclass
 class FitResult:
-    gallery: F32  # (P, K, 128), padded
+    # The gallery of the training faces alone: what the threshold was calibrated and evaluated on.
+    gallery: F32  # (P, K, D), padded
     gallery_mask: NDArray[np.bool_]  # (P, K): True where a real exemplar is
+    # The gallery that is published: every known face, held-out ones too (more faces of each person,
+    # so fewer of them go unnamed; the threshold already keeps strangers out).
+    published_gallery: F32
+    published_mask: NDArray[np.bool_]
     threshold: float
     metrics: dict[str, Any]
     held_out: NDArray[np.bool_]  # over the LabelledSet's rows
@@ -138,11 +146,18 @@ def open_set_accuracy(predicted: list[str | None], truth: list[str | None]) -> f
     return sum(p == t for p, t in zip(predicted, truth, strict=True)) / len(truth)
 
 
-def _pick_threshold(pos_ok: NDArray[np.bool_], pos_dist: F32, neg_dist: F32, grid: NDArray[np.float64]) -> float:
-    """Middle of the range of thresholds with the best (accuracy on positives + rejection of negatives)."""
+def _pick_threshold(pos_ok: NDArray[np.bool_], pos_dist: F32, neg_dist: F32, grid: NDArray[np.float64],
+                    target: float | None) -> float:
+    """The loosest threshold that still turns away ``target`` of the strangers (negatives), so it names as many
+    known faces as honesty allows; without a target, or when no threshold reaches it, the middle of the range
+    with the best (accuracy on positives + rejection of negatives)."""
     accept = pos_ok[None, :] & (pos_dist[None, :] < grid[:, None])
     accuracy = accept.mean(axis=1) if len(pos_dist) else np.zeros(len(grid))
     rejection = (neg_dist[None, :] >= grid[:, None]).mean(axis=1) if len(neg_dist) else np.zeros(len(grid))
+    if target is not None and len(neg_dist):
+        allowed = np.flatnonzero(rejection >= target)
+        if len(allowed):
+            return float(grid[allowed.max()])
     score = accuracy + rejection
     best = np.flatnonzero(score >= score.max() - 1e-9)
     # The best thresholds form one range or several; take the middle of the widest run.
@@ -182,7 +197,7 @@ def fit(data: LabelledSet, params: FitParams) -> FitResult:
         threshold = float(params.threshold)
         notes.append("threshold given by the request, not calibrated")
     elif len(pos_dist) and len(negatives):
-        threshold = _pick_threshold(pos_ok, pos_dist, negatives, params.grid)
+        threshold = _pick_threshold(pos_ok, pos_dist, negatives, params.grid, params.target_rejection)
         calibrated = True
     elif len(pos_dist):
         default = params.default_threshold
@@ -200,8 +215,11 @@ def fit(data: LabelledSet, params: FitParams) -> FitResult:
     metrics["train_faces"] = int(train.sum())
     metrics["exemplars"] = int(mask.sum())
     metrics["people"] = n_people
-    return FitResult(gallery=gallery, gallery_mask=mask, threshold=round(threshold, 4), metrics=metrics,
-                     held_out=held, calibrated=calibrated, notes=notes)
+    published, published_mask = build_gallery(data.descriptors[known], data.person[known], n_people,
+                                              params.max_exemplars)
+    metrics["published_exemplars"] = int(published_mask.sum())
+    return FitResult(gallery=gallery, gallery_mask=mask, published_gallery=published, published_mask=published_mask,
+                     threshold=round(threshold, 4), metrics=metrics, held_out=held, calibrated=calibrated, notes=notes)
 
 
 def evaluate_distances(dist: F32, person: NDArray[np.int64], threshold: float, people: list[str]

@@ -26,14 +26,15 @@ from services.core.catalog import FaceQuery
 from services.core.domain import Job, JobState, new_id, utcnow
 from services.core.errors import FacetagError, InvalidInput, NotFound
 from services.core.faces.analyzer import Descriptors
+from services.core.faces.detectors import detector_label
 from services.core.faces.networks import DescriptorNetwork, prepare_backbone
 from services.core.image_codec import decode_png
 from services.core.library_network import NetworkChoice, configured, parse_label
 from services.core.queue import RETAG_FACES, send
 from services.core.worker_runtime import WorkerContext
 from services.trainer import dataset
-from services.trainer.fit import FitParams, FitResult, LabelledSet, evaluate_predictions, fit
-from services.trainer.onnx_head import extract_head, merge_head
+from services.trainer.fit import FitParams, FitResult, LabelledSet, evaluate_distances, fit, person_distances
+from services.trainer.onnx_head import merge_head
 from services.trainer.switch import SWITCH_JOB, NetworkSwitch
 
 log = logging.getLogger(__name__)
@@ -63,27 +64,10 @@ class TrainRequest:
         network = parse_label(params["network"]) if params.get("network") else None
         return cls(**known, network=network)
 
-    def fit_params(self, net: DescriptorNetwork) -> FitParams:
+    def fit_params(self, net: DescriptorNetwork, target_rejection: float) -> FitParams:
         return FitParams(holdout_percent=self.holdout_percent, max_exemplars=self.max_exemplars,
                          threshold=self.threshold, threshold_range=net.threshold_range,
-                         default_threshold=net.default_threshold)
-
-
-def _head_session(model_bytes: bytes) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    return ort.InferenceSession(extract_head(model_bytes), sess_options=options,
-                                providers=["CPUExecutionProvider"])
-
-
-def predict_with_head(session: ort.InferenceSession, descriptors: NDArray[np.float32], threshold: float,
-                      label_ids: list[str]) -> list[str | None]:
-    if len(descriptors) == 0:
-        return []
-    index, distance = session.run([reg.OUT_BEST_INDEX, reg.OUT_BEST_DISTANCE],
-                                  {"descriptors": descriptors.astype(np.float32)})
-    people, _ = reg.decide(index, distance, threshold, label_ids)
-    return people
+                         default_threshold=net.default_threshold, target_rejection=target_rejection)
 
 
 class Trainer:
@@ -153,7 +137,7 @@ class Trainer:
                     "in a moment)" if training.without_descriptor else "")
             raise NothingToLearn(f"Training needs at least 2 faces named by a person; there are {n_known}{hint}. "
                                  "Name faces with PATCH /v1/faces/{id} or run 'facetag import DIR'.")
-        fit_params = request.fit_params(choice.network)
+        fit_params = request.fit_params(choice.network, settings.unknown_rejection)
         fingerprint = f"{training.fingerprint[:24]}-{backbone.sha256[:12]}"
         same_input = (parent is not None and parent.dataset.get("fingerprint") == fingerprint
                       and parent.params == fit_params.as_dict())
@@ -174,15 +158,17 @@ class Trainer:
         await self._progress(job_id, 0.6, "evaluating on held-out faces")
         held = result.held_out
         truth: list[str | None] = [data.people[p] if p >= 0 else None for p in data.person[held].tolist()]
-        candidate_pred = await asyncio.to_thread(
-            predict_with_head, _head_session(model_bytes), data.descriptors[held], result.threshold, label_ids)
-        candidate = evaluate_predictions(candidate_pred, truth, data.people)
+        # Candidate and current model are compared on the same held-out faces against the same exemplars
+        # (the training faces'): the published gallery holds the held-out faces too, so it cannot judge.
+        held_dist = await asyncio.to_thread(person_distances, data.descriptors[held], result.gallery,
+                                            result.gallery_mask)
+        candidate = evaluate_distances(held_dist, data.person[held], result.threshold, data.people)
         evaluation: dict[str, Any] = {"held_out_faces": len(truth), "candidate_accuracy": candidate["accuracy"]}
         promote, reason = True, "first model"
         if parent is not None and parent.descriptor != choice.label:
             promote, reason = True, f"the library moves from {parent.descriptor} to {choice.label}"
         elif parent is not None:
-            current_acc = await self._score_current(parent, data, held, truth, backbone.sha256)
+            current_acc = await self._score_current(parent, data, held, truth, backbone.sha256, held_dist)
             evaluation.update(current_version=parent.version, current_accuracy=current_acc)
             if current_acc is None:
                 promote, reason = True, f"{parent.version} could not be evaluated; the new model replaces it"
@@ -220,6 +206,7 @@ class Trainer:
             descriptor=choice.label,
             chip_size=choice.network.chip_size,
             dimension=choice.network.dimension,
+            detector=detector_label(settings.detector, settings.detect_recheck),
             parent_version=parent.version if parent else None,
             sha256=reg.sha256_bytes(model_bytes),
             size_bytes=len(model_bytes),
@@ -245,7 +232,7 @@ class Trainer:
             log.warning("could not queue re-tagging for %s: %s", version, exc)
 
     def _build_onnx(self, backbone_path: Any, result: FitResult) -> bytes:
-        model = merge_head(onnx.load(str(backbone_path)), result.gallery, result.gallery_mask)
+        model = merge_head(onnx.load(str(backbone_path)), result.published_gallery, result.published_mask)
         data = model.SerializeToString()
         ort.InferenceSession(data, providers=["CPUExecutionProvider"])  # loads, or fails here, not in a worker
         return data
@@ -257,20 +244,24 @@ class Trainer:
         self.ctx.stores.blobs.put(f"datasets/{dataset_id}/snapshot.npz", buffer.getvalue())
 
     async def _score_current(self, parent: reg.ModelManifest, data: LabelledSet, held: NDArray[np.bool_],
-                             truth: list[str | None], backbone_sha: str) -> float | None:
-        """The current model's open-set accuracy on the candidate's held-out faces."""
+                             truth: list[str | None], backbone_sha: str, held_dist: NDArray[np.float32]
+                             ) -> float | None:
+        """The current model's open-set accuracy on the candidate's held-out faces.
+
+        On the same network the current model's decision (its threshold) is applied to the same distances
+        as the candidate's, so neither gains from having seen those faces; on another network its own
+        graph runs on the chips.
+        """
         if not truth:
             return None
+        if parent.backbone_sha256 == backbone_sha:
+            current = evaluate_distances(held_dist, data.person[held], parent.threshold, data.people)
+            return current["accuracy"]
         try:
             model_bytes = await asyncio.to_thread(self.registry.model_bytes, parent.version, parent.sha256)
             label_ids = [label.id for label in parent.labels]
-            if parent.backbone_sha256 == backbone_sha:
-                predicted = await asyncio.to_thread(predict_with_head, _head_session(model_bytes),
-                                                    data.descriptors[held], parent.threshold, label_ids)
-            else:
-                predicted = await self._predict_on_chips(model_bytes, [f for f, h in zip(data.face_ids, held,
-                                                                                        strict=True) if h],
-                                                         parent.threshold, label_ids)
+            held_ids = [f for f, h in zip(data.face_ids, held, strict=True) if h]
+            predicted = await self._predict_on_chips(model_bytes, held_ids, parent.threshold, label_ids)
         except (reg.ModelCorrupt, NotFound, ValueError) as exc:
             log.warning("could not evaluate the current model %s: %s", parent.version, exc)
             return None

@@ -23,7 +23,8 @@ def test_json_output_and_bad_file_does_not_stop_the_rest(facedata: Path, tmp_pat
     by_file = {Path(r["file"]).name: r for r in report["images"]}
     assert len(by_file["ben_mat_4.jpg"]["faces"]) == 2
     face = by_file["ben_mat_4.jpg"]["faces"][0]
-    assert len(face["descriptor"]) == 128 and len(face["landmarks"]) == 5
+    assert len(face["descriptor"]) == 128 and len(face["landmarks"]) == 5 and face["quality"] > 0.8
+    assert report["detector"] == "centerface-deface1.5.0+recheck" and report["descriptor"] == "sface-2021dec"
     assert "error" in by_file["truncated_half_madonna.jpg"]
 
 

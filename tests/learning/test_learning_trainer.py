@@ -20,6 +20,7 @@ from services.core.domain import Box, FaceRecord, ImageRecord, JobState, utcnow
 from services.core.errors import InvalidInput
 from services.core.image_codec import decode_png, encode_png
 from services.core.queue import make_celery
+from services.core.library_network import configured
 from services.core.settings import Settings
 from services.core.stores import Stores
 from services.core.worker_runtime import WorkerContext
@@ -31,7 +32,8 @@ CHIP = encode_png(np.full((150, 150, 3), 128, dtype=np.uint8))
 
 @pytest.fixture
 async def trainer(tmp_path: Path) -> AsyncIterator[Trainer]:
-    settings = Settings(data_dir=tmp_path / "data", execution_provider="cpu")
+    # The trainer's mechanics on dlib's network: 128-D descriptors and 150 px chips, as these faces have.
+    settings = Settings(data_dir=tmp_path / "data", execution_provider="cpu", descriptor="dlib")
     ctx = WorkerContext(settings)
     catalog = open_catalog(settings.catalog_url)
     await catalog.connect()
@@ -170,6 +172,6 @@ async def test_descriptors_are_computed_again_when_the_backbone_changed(trainer:
     await trainer.train(None, {"force": True})
     after = await catalog.get_face("Person_0-0-000")
     assert before is not None and after is not None and after.descriptor is not None
-    expected = trainer.descriptors.compute(np.stack([decode_png(CHIP)]))[0]
+    expected = trainer.descriptors(configured(trainer.ctx.settings)).compute(np.stack([decode_png(CHIP)]))[0]
     assert after.descriptor != before.descriptor
     assert np.allclose(after.descriptor, expected, atol=1e-5)

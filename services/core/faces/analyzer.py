@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from services.core.domain import Box, Point
 from services.core.faces.centerface import CenterFaceDetector, CropRecheck
 from services.core.faces.detect import Detection, FaceDetector, detect_scaled
-from services.core.faces.detectors import VERSIONS, load_centerface, make_detector
+from services.core.faces.detectors import detector_label, load_centerface, make_detector
 from services.core.faces.landmarks import BoxLandmarker
 from services.core.faces.networks import DescriptorNetwork, backbone_path, network
 from services.core.faces.onnx_export import OUTPUT_NAME
@@ -87,7 +87,7 @@ class FaceFinder:
 
     @property
     def detector_label(self) -> str:
-        return VERSIONS.get(self.detector.name, self.detector.name) + ("+recheck" if self.recheck else "")
+        return detector_label(self.detector.name, self.recheck is not None)
 
     @cached_property
     def _dlib_aligner(self):  # type: ignore[no-untyped-def]

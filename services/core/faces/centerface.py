@@ -65,7 +65,7 @@ class CropRecheck:
 
     The candidate is kept when the mean of its first score and the crops' scores reaches ``keep``.
     Measured on the shared group photos (bench/detect.py), this finds faces tilted back, half turned
-    or cut by the frame that one pass scores too low, for about a tenth of the first pass's time.
+    or cut by the frame that one pass scores too low: recall 0.927 -> 0.950 for about 15% more time.
     """
 
     FACTORS = (1.5, 2.0)

@@ -93,7 +93,7 @@ def resize(rgb: NDArray[np.uint8], width: int, height: int) -> NDArray[np.uint8]
 
 
 def detect_scaled(detector: FaceDetector, rgb: NDArray[np.uint8], max_side: int) -> list[Detection]:
-    """Detect on a copy no larger than ``max_side``, with boxes mapped back to the full image.
+    """Detect on a copy no larger than ``max_side``, with boxes and landmarks mapped back to the full image.
 
     Detection cost grows with pixels while large photos gain nothing from full resolution.
     """
@@ -107,5 +107,6 @@ def detect_scaled(detector: FaceDetector, rgb: NDArray[np.uint8], max_side: int)
         b = d.box
         box = clip_box(b.left / scale, b.top / scale, b.right / scale, b.bottom / scale, width, height)
         if box is not None:
-            out.append(Detection(box, d.score))
+            marks = None if d.landmarks is None else tuple(Point(x=p.x / scale, y=p.y / scale) for p in d.landmarks)
+            out.append(Detection(box, d.score, marks))
     return out

@@ -16,6 +16,11 @@ VERSIONS = {"centerface": "centerface-deface1.5.0", "yunet": "yunet-2023mar", "h
             "haar": "haar-opencv4"}
 
 
+def detector_label(name: str, recheck: bool) -> str:
+    """How faces and models record a detector: name-version, and whether CenterFace rechecks."""
+    return VERSIONS.get(name, name) + ("+recheck" if recheck and name == "centerface" else "")
+
+
 def load_centerface(model_cache: Path, provider: str, threads: int) -> CenterFaceDetector:
     return CenterFaceDetector(OnnxModel(packaged_path(CENTERFACE, model_cache), provider, threads))
 
