@@ -148,17 +148,16 @@ def open_set_accuracy(predicted: list[str | None], truth: list[str | None]) -> f
 
 def _pick_threshold(pos_ok: NDArray[np.bool_], pos_dist: F32, neg_dist: F32, grid: NDArray[np.float64],
                     target: float | None) -> float:
-    """The loosest threshold that still turns away ``target`` of the strangers (negatives), so it names as many
-    known faces as honesty allows; without a target, or when no threshold reaches it, the middle of the range
-    with the best (accuracy on positives + rejection of negatives)."""
+    """The middle of the widest range of thresholds with the best (accuracy on positives + rejection of
+    negatives), among those that turn away at least ``target`` of the negatives (people left out of training:
+    strangers to the model) when any does; where known and strangers overlap, that is the loosest threshold
+    honesty allows."""
     accept = pos_ok[None, :] & (pos_dist[None, :] < grid[:, None])
     accuracy = accept.mean(axis=1) if len(pos_dist) else np.zeros(len(grid))
     rejection = (neg_dist[None, :] >= grid[:, None]).mean(axis=1) if len(neg_dist) else np.zeros(len(grid))
-    if target is not None and len(neg_dist):
-        allowed = np.flatnonzero(rejection >= target)
-        if len(allowed):
-            return float(grid[allowed.max()])
     score = accuracy + rejection
+    if target is not None and len(neg_dist) and (rejection >= target).any():
+        score = np.where(rejection >= target, score, -1.0)
     best = np.flatnonzero(score >= score.max() - 1e-9)
     # The best thresholds form one range or several; take the middle of the widest run.
     runs = np.split(best, np.flatnonzero(np.diff(best) > 1) + 1)

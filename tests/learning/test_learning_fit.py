@@ -8,7 +8,7 @@ import pytest
 from learning_data import faces_of, labelled_set, people_centres
 
 from services.core import registry as reg
-from services.trainer.fit import FitParams, choose_exemplars, fit, held_out_split, person_distances
+from services.trainer.fit import FitParams, LabelledSet, choose_exemplars, fit, held_out_split, person_distances
 from services.trainer.onnx_head import extract_head, head_only
 
 
@@ -43,6 +43,29 @@ def test_fit_calibrates_between_same_and_different_people() -> None:
     assert (dist.min(axis=1) >= result.threshold).all()
     known = person_distances(faces_of(centres[2], 5, 4242), result.gallery, result.gallery_mask)
     assert (known.argmin(axis=1) == 2).all() and (known.min(axis=1) < result.threshold).all()
+
+
+def test_target_rejection_turns_away_strangers_and_the_published_gallery_has_every_face() -> None:
+    data = labelled_set(6, 20, unknown=0)
+    # People whose faces overlap: the best (accuracy + rejection) threshold lets strangers through; the target
+    # does not, at the price of naming fewer known faces.
+    rng = np.random.default_rng(11)
+    centres = rng.normal(size=(6, 16))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    person = np.repeat(np.arange(6), 30)
+    vectors = (centres[person] + rng.normal(0, 0.375, (180, 16))).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    close = LabelledSet([f"f{i}" for i in range(180)], vectors, person, [f"p{i}" for i in range(6)])
+    loose = fit(close, FitParams(threshold_range=(0.2, 1.8)))
+    strict = fit(close, FitParams(target_rejection=0.99, threshold_range=(0.2, 1.8)))
+    assert loose.metrics["unknown_rejection"] < 0.99 <= strict.metrics["unknown_rejection"]
+    assert strict.calibrated and strict.threshold < loose.threshold
+    strict = fit(data, FitParams(target_rejection=0.99))
+    # The published gallery holds the held-out faces too; the calibration gallery does not.
+    assert strict.published_mask.sum() == len(data.face_ids) > strict.gallery_mask.sum()
+    held = data.descriptors[strict.held_out]
+    from_published = person_distances(held, strict.published_gallery, strict.published_mask).min(axis=1)
+    assert np.allclose(from_published, 0.0, atol=1e-3)
 
 
 def test_given_threshold_is_used_as_is() -> None:
