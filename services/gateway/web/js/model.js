@@ -194,8 +194,10 @@ function currentPanel() {
       h("h2", { id: "current-title" }, "Current model"),
       h("span", { class: "version-badge", id: "current-version" }, m.version),
       h("span", { class: "muted small" }, formatDate(m.created_at))),
+    switchNotice(),
     h("p", { class: "muted small", style: { margin: "0 0 .7rem" } },
       `Learned from ${plural(data.known_faces ?? 0, "named face")} of ${plural(data.people ?? m.labels.length, "person", "people")}`,
+      m.descriptor ? ` · ${m.descriptor} descriptors` : "",
       m.parent_version ? ` · follows ${m.parent_version}` : "",
       state.models.current?.reason ? ` · ${state.models.current.reason}` : ""),
     h("div", { class: "stat-row" },
@@ -210,6 +212,19 @@ function currentPanel() {
     perPersonTable(metrics.per_person),
     notes.length ? h("ul", { class: "notes muted small" }, notes.map((n) => h("li", {}, String(n)))) : null,
   );
+}
+
+// The settings ask for another descriptor network than the current model's: offer the switch job.
+function switchNotice() {
+  if (!state.models?.switch_needed) return null;
+  const running = state.job && (state.job.state === "queued" || state.job.state === "running");
+  return h("div", { class: "banner", id: "switch-network" },
+    h("span", {}, `The library runs on ${state.models.library_network}; the settings ask for ${state.models.configured_network}. `,
+      "Switching describes every face again and trains a model on the new network; the current model names new photos until it is ready. Names people gave are kept."),
+    h("button", {
+      type: "button", disabled: running,
+      onclick: (event) => { event.currentTarget.disabled = true; startJob("/v1/admin/switch-network"); },
+    }, `Switch to ${state.models.configured_network}`));
 }
 
 function trainPanel() {
@@ -254,6 +269,11 @@ function jobView(job) {
 
 function outcome(job) {
   const r = job.result || {};
+  if (job.kind === "switch_network" || job.kind === "redetect") {
+    const ok = job.state === "done" && r.switched !== false;
+    return h("div", { class: `banner ${ok ? "ok" : "error"} outcome`, "data-outcome": job.kind },
+      h("div", {}, job.message || job.state));
+  }
   if (job.state === "failed") {
     return h("div", { class: "banner error outcome", "data-outcome": "failed" },
       h("div", {}, h("strong", {}, "Training did not finish. "), job.message || "The trainer gave no reason."));
@@ -379,8 +399,12 @@ async function handle(err) {
 }
 
 async function train(force) {
+  await startJob("/v1/admin/train", { force });
+}
+
+async function startJob(path, body = undefined) {
   try {
-    const job = await admin("/v1/admin/train", { method: "POST", body: { force } });
+    const job = await admin(path, { method: "POST", body });
     state.job = job;
     try {
       sessionStorage.setItem(JOB_STORE, job.id);
