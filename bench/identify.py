@@ -41,7 +41,7 @@ F32 = NDArray[np.float32]
 SEED = 20240601
 FOLDS = 10
 TIMED_CHIPS = 64
-GATES = (0.0, 0.2, 0.35, 0.5)
+GATES = (0.0, 0.1, 0.2, 0.35, 0.5)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     descriptor_flip: bool = Field(False, description="Average each face's descriptor with its mirror image's.")
     accept_model_licence: str = Field("", description="Comma-separated networks whose restrictive weight licence "
                                       "you accept (mbf: non-commercial research only).")
-    min_face_quality: float = Field(0.35, ge=0.0, le=1.0, description="Faces below this quality are never named "
+    min_face_quality: float = Field(0.1, ge=0.0, le=1.0, description="Faces below this quality are never named "
                                     "by a model nor used for training.")
     execution_provider: Literal["auto", "cpu", "cuda"] = "auto"
     onnx_threads: int = Field(0, ge=0, description="Intra-op threads per ONNX session; 0 = ONNX Runtime's choice.")

@@ -19,7 +19,10 @@ from services.core.domain import FaceRecord
 
 pytestmark = pytest.mark.e2e
 
-EXPECTED_FACES = {"ben_mat_1.jpg": 2, "ben_mat_2.jpg": 2, "ben_mat_3.jpg": 2, "ben_mat_4.jpg": 2, "ben.jpg": 1}
+# Every face, and how many of them are good enough to be named: ben_mat_1 has a woman half turned away
+# behind Ben and Matt, ben.jpg a film poster's masked face behind Ben. Both are found, and marked low quality.
+EXPECTED_FACES = {"ben_mat_1.jpg": (3, 2), "ben_mat_2.jpg": (2, 2), "ben_mat_3.jpg": (2, 2), "ben_mat_4.jpg": (2, 2),
+                  "ben.jpg": (2, 1)}
 
 
 def test_every_sample_photo_goes_through_to_done(service: Service, facedata: Path) -> None:
@@ -37,7 +40,8 @@ def test_every_sample_photo_goes_through_to_done(service: Service, facedata: Pat
         assert image["status"] == "done", image
         assert image["face_count"] == len(image["faces"]) >= 1, name
         if name in EXPECTED_FACES:
-            assert len(image["faces"]) == EXPECTED_FACES[name], name
+            good = [f for f in image["faces"] if not f["low_quality"]]
+            assert (len(image["faces"]), len(good)) == EXPECTED_FACES[name], name
         for face in image["faces"]:
             assert face["person"] is None and face["label_source"] is None  # no model trained yet
             assert len(face["landmarks"]) == 5
@@ -45,7 +49,8 @@ def test_every_sample_photo_goes_through_to_done(service: Service, facedata: Pat
             assert 0 <= box["left"] < box["left"] + box["width"] <= image["width"]
             chip = service.client.get(face["chip_url"])
             assert chip.status_code == 200 and chip.headers["content-type"] == "image/png"
-            assert Image.open(io.BytesIO(chip.content)).size == (150, 150)
+            assert Image.open(io.BytesIO(chip.content)).size == (112, 112)  # SFace's aligned chip
+            assert face["detector"] == "centerface-deface1.5.0+recheck" and face["descriptor_model"] == "sface-2021dec"
     sample = accepted["ben_mat_4.jpg"]
     original = service.client.get(f"/v1/images/{sample}/original")
     assert original.content == (facedata / "facetag_samples" / "ben_mat_4.jpg").read_bytes()
