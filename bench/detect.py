@@ -40,7 +40,7 @@ from services.core.faces.detect import Detection, FaceDetector, HogDetector, det
 from services.core.faces.detectors import load_centerface, make_detector
 
 SMALL = 40  # px: truth faces narrower than this are "small"
-FULL = 1_000_000  # a max side larger than every photo: detect at full size
+FULL = 8192  # the largest max side the settings allow, above every photo here: detect at full size
 SIZES = (("640", 640), ("full", FULL))
 MOSAIC_SIDES = (("1600", 1600), ("2400", 2400), ("full", FULL))
 MOSAIC_GRID = 4  # tiles a side
@@ -115,15 +115,22 @@ def group_table(photos: list[GroupPhoto], nonface: list[NDArray[np.uint8]]) -> N
     for label, build in detectors():
         for size_label, side in SIZES:
             detect = build(side)
-            detect(photos[0].rgb)  # warm-up
-            tally = Tally()
-            for photo in photos:
-                found, ms = timed_boxes(detect, photo.rgb)
-                tally.add(photo.boxes, found, ms)
+            tally = measure(detect, photos)
             false_faces = sum(len(detect(rgb)) for rgb in nonface)
             print(f"{label:21} {size_label:>4}  {tally.recall('all')}  {tally.recall('big')}  "
                   f"{tally.recall('small')}  {tally.precision:9.1%}  {statistics.median(tally.ms):7.0f}  "
                   f"{false_faces:7d}", flush=True)
+
+
+def measure(detect: Detect, photos: list[GroupPhoto], warm_up: bool = True
+            ) -> Tally:
+    if warm_up:
+        detect(photos[0].rgb)
+    tally = Tally()
+    for photo in photos:
+        found, ms = timed_boxes(detect, photo.rgb)
+        tally.add(photo.boxes, found, ms)
+    return tally
 
 
 def mosaic(photos: list[GroupPhoto], offset: int) -> GroupPhoto:
@@ -160,11 +167,8 @@ def mosaic_table(wider: list[GroupPhoto]) -> None:
           f"{'precision':>9}  {'ms':>7}  {'peak MB':>7}")
     for side_label, side in MOSAIC_SIDES:
         detect = recheck_finder(side)
-        detect(wider[0].rgb)  # warm-up
-        tally = Tally()
-        for m in mosaics:
-            found, ms = timed_boxes(detect, m.rgb)
-            tally.add(m.boxes, found, ms)
+        detect(wider[0].rgb)  # warm-up on one photo, not on a whole mosaic
+        tally = measure(detect, mosaics, warm_up=False)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"{'centerface + recheck':21} {side_label:>15}  {tally.recall('all')}  {tally.recall('big')}  "
               f"{tally.recall('small')}  {tally.precision:9.1%}  {statistics.median(tally.ms):7.0f}  "

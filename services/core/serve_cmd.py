@@ -70,6 +70,10 @@ def run_serve(settings: Settings, detectors: int = 1, classifiers: int = 1) -> i
            "FACETAG_PORT": str(settings.port), "FACETAG_CATALOG_URL": settings.catalog_url,
            "FACETAG_BLOB_URL": settings.blob_url, "FACETAG_BROKER_URL": settings.broker_url}
     env["FACETAG_ADMIN_KEYS"], admin_line = _admin_keys(settings)
+    if settings.onnx_threads == 0:
+        # The detector and classifier processes share this machine's cores: each ONNX Runtime taking all of
+        # them oversubscribes the CPU (measured: slower than one thread each).
+        env["FACETAG_ONNX_THREADS"] = str(max(1, (os.cpu_count() or 1) // (detectors + classifiers)))
     if settings.train_schedule.strip():
         from services.core.errors import InvalidInput
         from services.trainer.schedule import parse_cron
