@@ -19,8 +19,8 @@ from services.core.catalog import Catalog, open_catalog
 from services.core.domain import Box, FaceRecord, ImageRecord, JobState, utcnow
 from services.core.errors import InvalidInput
 from services.core.image_codec import decode_png, encode_png
-from services.core.queue import make_celery
 from services.core.library_network import configured
+from services.core.queue import make_celery
 from services.core.settings import Settings
 from services.core.stores import Stores
 from services.core.worker_runtime import WorkerContext
