@@ -12,7 +12,7 @@ from services.classifier.identity import IdentityModel
 from services.core.catalog import FaceQuery
 from services.core.domain import ImageStatus
 from services.core.image_codec import decode_png
-from services.core.quality_gate import is_good
+from services.core.quality_gate import gated
 from services.core.worker_runtime import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,9 @@ class Classifier:
                                                 model.descriptor_label)
                 if prediction.person_ids is not None and prediction.confidences is not None and model.version:
                     # A poor face (tiny, blurred, turned away) is never named by a model.
-                    person = prediction.person_ids[i] if is_good(face.quality, min_quality) else None
-                    await catalog.set_model_label(face.id, person, model.version, prediction.confidences[i])
+                    person, confidence = gated(prediction.person_ids[i], prediction.confidences[i], face.quality,
+                                               min_quality)
+                    await catalog.set_model_label(face.id, person, model.version, confidence)
         if face_ids is None:
             await catalog.set_image_status(image_id, ImageStatus.done)
         log.info("image %s: %d face(s) classified", image_id, len(faces))

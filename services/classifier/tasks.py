@@ -19,7 +19,7 @@ from services.core.domain import FaceRecord
 from services.core.errors import NotFound
 from services.core.faces.analyzer import Descriptors
 from services.core.library_network import descriptor_of
-from services.core.quality_gate import is_good
+from services.core.quality_gate import gated
 from services.core.queue import CLASSIFY_IMAGE, CLASSIFY_QUEUE, RETAG_FACES, send
 from services.core.worker_runtime import run_image_task, worker_context
 
@@ -103,7 +103,8 @@ async def _retag(face_ids: list[str]) -> tuple[str | None, int]:
         return version, 0
     people, confidences = model.predict_descriptors(np.array([f.descriptor for f in faces], dtype=np.float32))
     min_quality = ctx.settings.min_face_quality
-    people = [p if is_good(f.quality, min_quality) else None for f, p in zip(faces, people, strict=True)]
+    decisions = [gated(p, c, f.quality, min_quality) for f, p, c in zip(faces, people, confidences, strict=True)]
+    people, confidences = [p for p, _ in decisions], [c for _, c in decisions]
 
     async def label(face: FaceRecord, person: str | None, conf: float) -> bool:
         async with limit:

@@ -32,6 +32,7 @@ from services.core.faces.decode import decode_image
 from services.core.faces.detect import Detection
 from services.core.image_codec import encode_png
 from services.core.library_network import CHECK_SECONDS, NetworkChoice, configured, descriptor_of
+from services.core.registry import Registry
 from services.core.worker_runtime import WorkerContext
 from services.trainer import dataset
 
@@ -90,7 +91,7 @@ class NetworkSwitch:
 
     async def run(self, progress: Progress) -> dict[str, Any]:
         target = self.target.label
-        registry_manifest = await asyncio.to_thread(self._current_manifest)
+        registry_manifest = await asyncio.to_thread(Registry(self.ctx.stores.blobs).current_manifest)
         serving = registry_manifest.descriptor if registry_manifest else None
         await progress(0.02, f"listing faces not yet described with {target}")
         stale = await self._stale_faces()
@@ -120,8 +121,3 @@ class NetworkSwitch:
                    + (f", model {version} published" if version else ", no model to train yet"))
         return {"message": message, "network": target, "previous_network": serving, "described": described,
                 "late_faces": len(late), "version": version, "switched": True}
-
-    def _current_manifest(self):  # type: ignore[no-untyped-def]
-        from services.core.registry import Registry
-
-        return Registry(self.ctx.stores.blobs).current_manifest()

@@ -28,7 +28,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
 @pytest.mark.parametrize(("method", "path"), [
     ("get", "/v1/admin/models"), ("post", "/v1/admin/train"), ("post", "/v1/admin/datasets"),
     ("put", "/v1/admin/models/current"), ("get", "/v1/admin/workers"), ("get", "/v1/admin/models/v1"),
-    ("get", "/v1/admin/datasets/x/download"),
+    ("get", "/v1/admin/datasets/x/download"), ("post", "/v1/admin/switch-network"), ("post", "/v1/admin/redetect"),
 ])
 def test_every_admin_endpoint_needs_a_key(client: TestClient, method: str, path: str) -> None:
     missing = client.request(method, path)
