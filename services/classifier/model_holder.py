@@ -151,8 +151,10 @@ class ModelHolder:
                     return True
                 return False
             if pointer is None:
-                if self._model is None:
+                if self._model is None or self._model.version is not None:
+                    # None at first start, or the served model was withdrawn (a person erased): forget it.
                     self._model = self._fallback()
+                    self._clear_cache()
                     return True
                 return False
             served = (self._model.version, getattr(self._model, "sha256", None)) if self._model else None
@@ -226,6 +228,10 @@ class ModelHolder:
             path.unlink(missing_ok=True)
             return None
         return data
+
+    def _clear_cache(self) -> None:
+        for old in self.cache_dir.glob("*.onnx"):
+            old.unlink(missing_ok=True)
 
     def _prune_cache(self) -> None:
         files = sorted(self.cache_dir.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)

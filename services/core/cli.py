@@ -70,6 +70,12 @@ def _import(args: argparse.Namespace) -> int:
     return run_import(args.folder, args.url, get_settings(), timeout=args.timeout, progress=not args.no_progress)
 
 
+def _users(args: argparse.Namespace) -> int:
+    from services.core.users_cmd import run_users
+
+    return run_users(args, get_settings())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facetag", description="Facetag, self-hosted face tagging: serve it, "
                                      "run its workers, prepare models, analyse photos.")
@@ -104,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "processed (default 600)")
     imp.add_argument("--no-progress", action="store_true", help="no progress bar")
     imp.set_defaults(func=_import)
+
+    from services.core.users_cmd import add_parser as add_users_parser
+
+    add_users_parser(sub).set_defaults(func=_users)
 
     models = sub.add_parser("models", help="prepare the face models from installed packages")
     models_sub = models.add_subparsers(dest="action", required=True)

@@ -125,6 +125,7 @@ class Person(BaseModel):
     id: str
     name: str
     created_at: datetime = Field(default_factory=utcnow)
+    never_tag: bool = False  # the person opted out: no model ever names them
 
 
 class PersonSummary(Person):

@@ -69,6 +69,9 @@ def _largest(faces: list[dict[str, Any]]) -> dict[str, Any]:
     return max(faces, key=lambda f: f["box"]["width"] * f["box"]["height"])
 
 
+NEEDED = "images:write and edit"
+
+
 def run_import(folder: Path, url: str | None, settings: Settings, *, timeout: float = 600.0,
                progress: bool = True) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would drown the summary
@@ -84,12 +87,24 @@ def run_import(folder: Path, url: str | None, settings: Settings, *, timeout: fl
         return 2
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     base = (url or f"http://{host}:{settings.port}").rstrip("/")
-    with httpx.Client(base_url=base, timeout=120) as client:
+    if not settings.api_token:
+        print(f"facetag import: set FACETAG_API_TOKEN to an API token with the {NEEDED} scopes (an editor or "
+              "admin makes one on the Account page of the web UI).", file=sys.stderr)
+        return 2
+    headers = {"Authorization": f"Bearer {settings.api_token}"}
+    with httpx.Client(base_url=base, timeout=120, headers=headers) as client:
         try:
             client.get("/healthz").raise_for_status()
+            me = client.get("/v1/auth/me")
         except httpx.HTTPError as exc:
             print(f"facetag import: no Facetag service answers at {base} ({exc}). Start one with "
                   "'facetag serve', or give its address with --url.", file=sys.stderr)
+            return 2
+        scopes = set(me.json().get("scopes", [])) if me.status_code == 200 else set()
+        if not {"edit", "images:write"} <= scopes:
+            reason = _message(me) if me.status_code != 200 else f"it has only {', '.join(sorted(scopes)) or 'none'}"
+            print(f"facetag import: FACETAG_API_TOKEN cannot import here ({reason}); it needs the {NEEDED} "
+                  "scopes.", file=sys.stderr)
             return 2
         results = _upload_all(client, plan, progress)
         _wait_and_name(client, results, timeout, progress)

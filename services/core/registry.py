@@ -192,6 +192,15 @@ class Registry:
         pointer = self.current()
         return None if pointer is None else self.manifest(pointer.version)
 
+    def withdraw(self, version: str) -> None:
+        """Remove a version's files for good (an erasure): its manifest first, so it is never half-listed."""
+        self.blobs.delete(manifest_key(version))
+        self.blobs.delete(model_key(version))
+
+    def clear_current(self) -> None:
+        """No current model: classifiers go back to descriptors only until a model is published."""
+        self.blobs.delete(CURRENT_KEY)
+
     def set_current(self, version: str, reason: str, *, verify: bool = True) -> CurrentPointer:
         """Point classifiers at a version (publish or rollback). Verifies the file first unless told not to."""
         manifest = self.manifest(version)

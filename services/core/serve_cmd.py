@@ -6,6 +6,7 @@ cluster runs), restarts any that die, and stops them all on Ctrl-C or SIGTERM.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -47,18 +48,28 @@ def _children(detectors: int, classifiers: int, beat: bool = False) -> list[Chil
     return out
 
 
-def _admin_keys(settings: Settings) -> tuple[str, str]:
-    """The admin keys to use, and a line for the operator. Without FACETAG_ADMIN_KEYS the embedded
-    service makes one key, kept in the data folder (readable by its owner only)."""
-    if settings.admin_key_set:
-        return settings.admin_keys, "Admin API keys: from FACETAG_ADMIN_KEYS."
-    path = settings.data_dir / "admin.key"
-    if not path.is_file():
-        import secrets
+def _sign_in_line(settings: Settings) -> str:
+    """Make the first admin on a fresh data folder; the line that tells the operator how to sign in."""
+    from services.core.access.accounts import INITIAL_PASSWORD_FILE, Accounts
+    from services.core.catalog import open_access
 
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(24) + "\n")
-    return path.read_text().strip(), f"Admin API key (header X-Admin-Key): in {path}."
+    async def first_admin() -> str | None:
+        store = open_access(settings.catalog_url)
+        await store.connect()
+        try:
+            return await Accounts(store, settings).ensure_first_admin()
+        finally:
+            await store.close()
+
+    password = asyncio.run(first_admin())
+    path = settings.data_dir / INITIAL_PASSWORD_FILE
+    if password is not None:
+        # Printed on the operator's terminal once, never logged; also in a file only its owner can read.
+        return (f"\n  First start: sign in as admin with the password {password}\n"
+                f"  (also in {path}; change it on the Account page and the file goes away).")
+    if path.is_file():
+        return f"Sign in as admin with the password in {path}."
+    return "Sign in with your account (add one with: facetag users add NAME --role admin)."
 
 
 def run_serve(settings: Settings, detectors: int = 1, classifiers: int = 1) -> int:
@@ -69,7 +80,7 @@ def run_serve(settings: Settings, detectors: int = 1, classifiers: int = 1) -> i
     env = {**os.environ, "FACETAG_DATA_DIR": str(settings.data_dir), "FACETAG_HOST": settings.host,
            "FACETAG_PORT": str(settings.port), "FACETAG_CATALOG_URL": settings.catalog_url,
            "FACETAG_BLOB_URL": settings.blob_url, "FACETAG_BROKER_URL": settings.broker_url}
-    env["FACETAG_ADMIN_KEYS"], admin_line = _admin_keys(settings)
+    sign_in_line = _sign_in_line(settings)
     if settings.onnx_threads == 0:
         # The detector and classifier processes share this machine's cores: each ONNX Runtime taking all of
         # them oversubscribes the CPU (measured: slower than one thread each).
@@ -96,7 +107,7 @@ def run_serve(settings: Settings, detectors: int = 1, classifiers: int = 1) -> i
     for child in children:
         child.start(env)
     print(f"Facetag is running: open http://{settings.host}:{settings.port}/ (API docs at /docs). "
-          f"Data in {settings.data_dir}. {admin_line} Ctrl-C stops it.", flush=True)
+          f"Data in {settings.data_dir}. Ctrl-C stops it. {sign_in_line}", flush=True)
     try:
         while not stopping:
             time.sleep(0.5)

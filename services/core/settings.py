@@ -6,6 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,7 +65,19 @@ class Settings(BaseSettings):
     # Gateway
     host: str = "127.0.0.1"
     port: int = 8000
-    admin_keys: str = Field("", description="Comma-separated admin API keys for /v1/admin.")
+    admin_keys: str = Field("", description="Comma-separated keys that act as admin-scope API tokens (for scripts).")
+    public_url: str = Field("", description="The address people use, e.g. https://photos.example.org: its host "
+                            "is trusted, and https makes the session cookie Secure.")
+    trusted_hosts: str = Field("", description="Comma-separated Host names the gateway answers (besides localhost "
+                               "and the public URL's); '*' answers any. Other hosts get 400.")
+    cors_origins: str = Field("", description="Comma-separated origins allowed to call the API from a browser; "
+                              "empty = none.")
+    session_hours: int = Field(24 * 14, ge=1, le=24 * 365, description="How long a sign-in lasts.")
+    login_max_failures: int = Field(5, ge=1, description="Failed sign-ins to one account before it is locked.")
+    login_max_failures_per_client: int = Field(20, ge=1, description="Failed sign-ins from one address before "
+                                               "it is locked.")
+    login_lockout_minutes: int = Field(15, ge=1, description="How long a lock lasts.")
+    api_token: str = Field("", description="The API token commands such as facetag import send to the server.")
 
     # Learning loop
     train_schedule: str = Field("", description="Cron expression for scheduled retraining; empty = off.")
@@ -97,7 +110,28 @@ class Settings(BaseSettings):
 
     @property
     def admin_key_set(self) -> frozenset[str]:
-        return frozenset(k.strip() for k in self.admin_keys.split(",") if k.strip())
+        return _split(self.admin_keys)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return sorted(_split(self.cors_origins))
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.lower().startswith("https://")
+
+    @property
+    def trusted_host_list(self) -> list[str]:
+        hosts = {"localhost", "127.0.0.1", "::1", "[::1]"} | _split(self.trusted_hosts)
+        if self.public_url:
+            hosts.add(urlsplit(self.public_url).hostname or "localhost")
+        if self.host not in ("0.0.0.0", "::", ""):
+            hosts.add(self.host)
+        return sorted(hosts)
+
+
+def _split(text: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in text.split(",") if part.strip())
 
 
 @lru_cache(maxsize=1)

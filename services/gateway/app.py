@@ -9,8 +9,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+import swagger_ui_bundle
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from services import __version__
 from services.core.queue import make_celery
@@ -18,11 +22,34 @@ from services.core.settings import Settings, get_settings
 from services.core.stores import Stores
 from services.gateway.errors import install_error_handlers
 from services.gateway.reconciler import run_reconciler
-from services.gateway.routes import admin, downloads, faces, health, image_edits, images, jobs, people
+from services.gateway.routes import (
+    admin,
+    audit_log,
+    auth,
+    downloads,
+    faces,
+    health,
+    image_edits,
+    images,
+    jobs,
+    people,
+    tokens,
+    users,
+)
+from services.gateway.schemas import ErrorOut
+from services.gateway.security.middleware import Gate
+from services.gateway.security.policy import Policy, allow, api_routes, policy_of
 from services.gateway.upload_limit import install_upload_limit
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent / "web"
+SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
+# What is not a route of its own, and what it needs. Web pages and the API docs need a signed-in
+# user; the sign-in page and what it loads (styles, scripts, icon) are public.
+PUBLIC_WEB = frozenset({"/login.html", "/favicon.svg"})
+PUBLIC_WEB_PREFIXES = ("/css/", "/js/")
+OTHER_POLICIES = {"/openapi.json": Policy.signed_in, "/docs-assets": Policy.signed_in, "/": Policy.signed_in}
+ROUTERS = (images, image_edits, faces, people, downloads, health, jobs, admin, auth, users, tokens, audit_log)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -47,13 +74,43 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Facetag",
         version=__version__,
-        description="Upload photos, find and name the faces in them, and teach the model from corrections.",
+        description="Upload photos, find and name the faces in them, and teach the model from corrections. "
+                    "Sign in at /login.html (a session cookie), or send a personal API token as "
+                    "`Authorization: Bearer TOKEN`.",
         lifespan=lifespan,
+        docs_url=None,  # served below from the swagger-ui-bundle package: nothing from a CDN
+        redoc_url=None,
     )
     install_error_handlers(app)
     install_upload_limit(app, settings.max_upload_bytes)
-    for module in (images, image_edits, faces, people, downloads, health, jobs, admin):
+    for module in ROUTERS:
         app.include_router(module.router)
+
+    @app.get("/docs", include_in_schema=False, dependencies=[allow(Policy.signed_in)])
+    async def docs(_: Request) -> FileResponse:
+        return FileResponse(WEB_DIR / "docs.html")
+
+    app.mount("/docs-assets", StaticFiles(directory=SWAGGER_DIR), name="docs-assets")
     if WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    _document_refusals(app)
+    public = frozenset(r.path for r in api_routes(app) if policy_of(r) is Policy.public)
+    # Added last is outermost: hosts are checked first, then CORS answers preflights, then the gate.
+    app.add_middleware(Gate, settings=settings, public_paths=public | PUBLIC_WEB,
+                       public_prefixes=PUBLIC_WEB_PREFIXES)
+    if settings.cors_origin_list:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list,
+                           allow_methods=["*"], allow_headers=["Authorization", "Content-Type", "X-CSRF-Token"])
+    if "*" not in settings.trusted_host_list:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_host_list)
     return app
+
+
+def _document_refusals(app: FastAPI) -> None:
+    """Every route that needs someone signed in can answer 401 and 403: say so in the OpenAPI document."""
+    refusals = {401: "Nobody signed in: no session cookie or API token.",
+                403: "Signed in, but without the role or scope this needs (or a cross-site request)."}
+    for route in api_routes(app):
+        if policy_of(route) not in (None, Policy.public):
+            for status, text in refusals.items():
+                route.responses.setdefault(status, {"model": ErrorOut, "description": text})

@@ -45,6 +45,20 @@ class PersonIn(_Strict):
     name: PersonName
 
 
+class PersonChangeIn(_Strict):
+    """A new name, the never-tag opt-out, or both."""
+
+    name: PersonName | None = None
+    never_tag: bool | None = Field(None, description="True: no model ever names this person again (their "
+                                                     "faces stay unknown unless a person names them).")
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if self.name is None and self.never_tag is None:
+            raise ValueError("give name and/or never_tag")
+        return self
+
+
 class PersonMergeIn(_Strict):
     into: str = Field(description="Id of the person who remains; every face of this person moves to them.")
 
@@ -58,6 +72,7 @@ class PersonOut(BaseModel):
     cover_face_id: str | None = Field(description="A face to show for them, one a human labelled if any.")
     cover_chip_url: str | None
     photos_url: str = Field(description="GET this for the photos showing them.")
+    never_tag: bool = Field(description="True: no model names this person (they opted out).")
 
 
 class FacePage(BaseModel):

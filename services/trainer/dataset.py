@@ -28,14 +28,6 @@ PAGE = 2000
 Progress = Callable[[float, str], Awaitable[None]]
 
 
-def zip_key(dataset_id: str) -> str:
-    return f"datasets/{dataset_id}/dataset.zip"
-
-
-def manifest_key(dataset_id: str) -> str:
-    return f"datasets/{dataset_id}/manifest.json"
-
-
 async def iter_faces(catalog: Catalog, query: FaceQuery) -> AsyncIterator[FaceRecord]:
     offset = 0
     while True:

@@ -21,6 +21,7 @@ import onnxruntime as ort
 from celery import Celery
 from numpy.typing import NDArray
 
+from services.core import blob_layout
 from services.core import registry as reg
 from services.core.catalog import FaceQuery
 from services.core.domain import Job, JobState, new_id, utcnow
@@ -331,10 +332,10 @@ class Trainer:
         data, summary = await dataset.build_dataset_zip(
             self.ctx.stores.catalog, blobs.get, since, sources,
             lambda p, m: self._progress(job.id, p, m))
-        await asyncio.to_thread(blobs.put, dataset.zip_key(job.id), data, "application/zip")
-        summary.update(dataset_id=job.id, zip_key=dataset.zip_key(job.id), size_bytes=len(data),
+        await asyncio.to_thread(blobs.put, blob_layout.dataset_zip(job.id), data, "application/zip")
+        summary.update(dataset_id=job.id, zip_key=blob_layout.dataset_zip(job.id), size_bytes=len(data),
                        download_url=f"/v1/admin/datasets/{job.id}/download")
-        await asyncio.to_thread(blobs.put, dataset.manifest_key(job.id), _json(summary), "application/json")
+        await asyncio.to_thread(blobs.put, blob_layout.dataset_manifest(job.id), _json(summary), "application/json")
         message = f"{summary['faces']} labelled chip(s) of {summary['people']} people collected"
         await self.ctx.stores.catalog.update_job(job.id, state=JobState.done, progress=1.0, message=message,
                                                  result=summary)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from services.core.access.store import AccessStore
 from services.core.catalog.base import Catalog, FaceQuery
 
-__all__ = ["Catalog", "FaceQuery", "open_catalog", "sqlite_path"]
+__all__ = ["Catalog", "FaceQuery", "open_access", "open_catalog", "sqlite_path"]
 
 ACCEPTED = "sqlite:///absolute/path.db or mongodb://host:port/database (also mongodb+srv://)"
 
@@ -34,3 +35,15 @@ def open_catalog(url: str) -> Catalog:
             raise ValueError(f"catalog URL is not a valid MongoDB URL ({exc}); accepted forms: {ACCEPTED}") from exc
     shown = url.split("@")[-1] if "@" in url else url  # never echo a password
     raise ValueError(f"unsupported catalog URL {shown!r}; accepted forms: {ACCEPTED}")
+
+
+def open_access(url: str) -> AccessStore:
+    """The access store (users, sessions, tokens, audit) that lives beside the catalog at ``url``."""
+    open_catalog(url)  # the same URL checks, with the same messages
+    if url.startswith("sqlite://"):
+        from services.core.access.sqlite_store import SQLiteAccessStore
+
+        return SQLiteAccessStore(sqlite_path(url))
+    from services.core.access.mongo_store import MongoAccessStore
+
+    return MongoAccessStore(url)

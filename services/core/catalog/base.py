@@ -113,7 +113,8 @@ class Catalog(ABC):
     @abstractmethod
     async def set_model_label(self, face_id: str, person_id: str | None, model_version: str, confidence: float) -> bool:
         """Label by a model; a no-op returning False when a person labelled the face. NotFound if absent.
-        A person_id that no longer exists (deleted since the model was trained) is stored as unknown."""
+        A person_id that no longer exists (deleted since the model was trained) or that is marked never_tag
+        is stored as unknown."""
 
     @abstractmethod
     async def set_person_label(self, face_id: str, person_id: str | None) -> FaceRecord:
@@ -146,6 +147,11 @@ class Catalog(ABC):
         """NotFound / Conflict as usual; renaming to the same name in another case is allowed."""
 
     @abstractmethod
+    async def set_never_tag(self, person_id: str, never_tag: bool) -> Person:
+        """Mark (or unmark) a person whom no model may name; existing model labels of them become unknown.
+        Human labels stay. NotFound if absent."""
+
+    @abstractmethod
     async def delete_person(self, person_id: str) -> bool:
         """Delete; their faces become unknown with no label source. False if absent."""
 
@@ -160,6 +166,10 @@ class Catalog(ABC):
 
     @abstractmethod
     async def get_job(self, job_id: str) -> Job | None: ...
+
+    @abstractmethod
+    async def list_jobs(self) -> list[Job]:
+        """Every job, oldest first."""
 
     @abstractmethod
     async def update_job(

@@ -8,18 +8,15 @@ goes into a filter as a plain value under a fixed field name, so it is never rea
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Any, ParamSpec, TypeVar
+from datetime import datetime
+from typing import Any
 
-from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
 from pymongo import ASCENDING, DESCENDING, ReplaceOne, ReturnDocument
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure
-from pymongo.uri_parser import parse_uri
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from services.core.catalog import mongo_docs as docs
 from services.core.catalog.base import Catalog, FaceQuery
+from services.core.catalog.mongo_base import Doc, Indexes, MongoBase, guard_methods
 from services.core.catalog.rules import (
     UNFINISHED_STATUSES,
     as_utc,
@@ -44,16 +41,11 @@ from services.core.domain import (
     new_id,
     utcnow,
 )
-from services.core.errors import Conflict, NotFound, StoreUnavailable
+from services.core.errors import Conflict, NotFound
 
-P = ParamSpec("P")
-T = TypeVar("T")
-Doc = dict[str, Any]
-
-DEFAULT_DATABASE = "facetag"
 _FORGET_LABEL = {"person_id": None, "label_source": None, "model_version": None, "confidence": None,
                  "labelled_at": None}  # fmt: skip
-_INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
+_INDEXES: Indexes = {
     "images": [
         ([("sha256", ASCENDING)], {"unique": True, "name": "sha256_unique"}),
         ([("uploaded_at", DESCENDING), ("_id", DESCENDING)], {"name": "newest_first"}),
@@ -68,21 +60,6 @@ _INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
 }
 
 
-def _store_errors(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """Turn a lost connection into StoreUnavailable, naming the server, so callers can retry."""
-
-    @functools.wraps(method)
-    async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await method(*args, **kwargs)
-        except ConnectionFailure as exc:
-            catalog = args[0]
-            where = catalog.where if isinstance(catalog, MongoCatalog) else "MongoDB"
-            raise StoreUnavailable(f"the MongoDB catalog at {where} did not answer: {exc}") from exc
-
-    return guarded
-
-
 def _is_duplicate_key(exc: OperationFailure) -> bool:
     # FerretDB 1.x on SQLite reports a unique-index clash in an update as an internal error
     # ("UNIQUE constraint failed") rather than MongoDB's duplicate key error 11000.
@@ -93,59 +70,9 @@ async def _none() -> None:
     return None
 
 
-def _guard_public_methods(cls: type[MongoCatalog]) -> type[MongoCatalog]:
-    for name in Catalog.__abstractmethods__:
-        setattr(cls, name, _store_errors(getattr(cls, name)))
-    return cls
-
-
-@_guard_public_methods
-class MongoCatalog(Catalog):
-    def __init__(self, url: str, server_timeout_ms: int = 10_000) -> None:
-        parsed = parse_uri(url)  # raises InvalidURI with a readable message
-        self.url = url
-        self.database_name: str = parsed.get("database") or DEFAULT_DATABASE
-        self.where = ",".join(f"{host}:{port}" for host, port in parsed["nodelist"])
-        # A URL's own serverSelectionTimeoutMS wins; otherwise fail in seconds, not pymongo's 30.
-        self._client_options: dict[str, Any] = {"tz_aware": True, "tzinfo": UTC}
-        if "serverselectiontimeoutms" not in {key.lower() for key in parsed["options"]}:
-            self._client_options["serverSelectionTimeoutMS"] = server_timeout_ms
-        self._client: AsyncIOMotorClient[Doc] | None = None
-        self._db: AsyncIOMotorDatabase[Doc] | None = None
-        self._connecting = asyncio.Lock()  # first uses may race to connect: one client, not several
-
-    # lifecycle
-
-    async def connect(self) -> None:
-        async with self._connecting:
-            if self._db is not None:
-                return
-            client: AsyncIOMotorClient[Doc] = AsyncIOMotorClient(self.url, **self._client_options)
-            database = client[self.database_name]
-            try:
-                for collection, indexes in _INDEXES.items():
-                    for keys, options in indexes:
-                        await database[collection].create_index(keys, **options)
-            except BaseException:
-                client.close()
-                raise
-            self._client, self._db = client, database
-
-    async def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-        self._client, self._db = None, None
-
-    async def ping(self) -> None:
-        await self._col("people")  # connects (and creates indexes) if not done yet
-        assert self._db is not None
-        await self._db.command("ping")
-
-    async def _col(self, name: str) -> AsyncIOMotorCollection[Doc]:
-        if self._db is None:
-            await self.connect()
-        assert self._db is not None
-        return self._db[name]
+@guard_methods(Catalog)
+class MongoCatalog(MongoBase, Catalog):
+    INDEXES = _INDEXES
 
     # images
 
@@ -304,8 +231,9 @@ class MongoCatalog(Catalog):
             raise NotFound(f"no face with id {face_id}")
 
     async def set_model_label(self, face_id: str, person_id: str | None, model_version: str, confidence: float) -> bool:
-        if person_id is not None and await (await self._col("people")).find_one({"_id": person_id}) is None:
-            person_id = None  # the model still knows a person who was deleted since: unknown
+        people = await self._col("people")
+        if person_id is not None and await people.find_one({"_id": person_id, "never_tag": {"$ne": True}}) is None:
+            person_id = None  # deleted since the model learnt them, or opted out: unknown
         label = {
             "person_id": person_id, "label_source": LabelSource.model.value, "model_version": model_version,
             "confidence": confidence, "labelled_at": utcnow(),
@@ -427,6 +355,20 @@ class MongoCatalog(Catalog):
         for image_id in image_ids:
             await self._refresh_image(image_id)
 
+    async def set_never_tag(self, person_id: str, never_tag: bool) -> Person:
+        people, faces = await self._col("people"), await self._col("faces")
+        if (await people.update_one({"_id": person_id}, {"$set": {"never_tag": never_tag}})).matched_count == 0:
+            raise NotFound(f"no person with id {person_id}")
+        if never_tag:
+            guessed = {"person_id": person_id, "label_source": LabelSource.model.value}
+            image_ids = await faces.distinct("image_id", guessed)
+            await faces.update_many(guessed, {"$set": {"person_id": None}})
+            for image_id in image_ids:
+                await self._refresh_image(image_id)
+        person = await self.get_person(person_id)
+        assert person is not None
+        return person
+
     async def delete_person(self, person_id: str) -> bool:
         if await self.get_person(person_id) is None:
             return False
@@ -464,6 +406,10 @@ class MongoCatalog(Catalog):
     async def get_job(self, job_id: str) -> Job | None:
         found = await (await self._col("jobs")).find_one({"_id": job_id})
         return None if found is None else docs.job_from(found)
+
+    async def list_jobs(self) -> list[Job]:
+        cursor = (await self._col("jobs")).find().sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+        return [docs.job_from(doc) for doc in await cursor.to_list(None)]
 
     async def update_job(
         self,

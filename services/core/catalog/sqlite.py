@@ -1,21 +1,10 @@
-"""The embedded catalog: one SQLite file shared by the gateway and the worker processes.
-
-WAL lets readers run while one process writes; every write runs in ``BEGIN IMMEDIATE`` so it takes
-the file's write lock up front (waiting up to the busy timeout) instead of failing half-way when two
-processes upgrade from reading to writing at once. One connection per catalog, guarded by a lock,
-because coroutines sharing a connection would otherwise share its transaction.
-"""
+"""The embedded catalog: one SQLite file shared by the gateway and the worker processes (see sqlite_base)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -29,6 +18,7 @@ from services.core.catalog.rules import (
     name_key,
     plan_redetection,
 )
+from services.core.catalog.sqlite_base import SQLiteBase
 from services.core.domain import (
     FaceRecord,
     ImageQuery,
@@ -44,99 +34,21 @@ from services.core.domain import (
     new_id,
     utcnow,
 )
-from services.core.errors import Conflict, NotFound, StoreUnavailable
-
-_UNAVAILABLE_HINTS = ("locked", "busy", "unable to open", "disk i/o", "readonly")
+from services.core.errors import Conflict, NotFound
 
 
-class SQLiteCatalog(Catalog):
-    def __init__(self, path: str | Path, busy_timeout: float = 30.0) -> None:
-        self.path = Path(path)
-        self.busy_timeout = busy_timeout
-        self._db: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
+class SQLiteCatalog(SQLiteBase, Catalog):
+    SCHEMA = rows.SCHEMA
+    WHAT = "SQLite catalog"
 
-    # lifecycle
-
-    async def connect(self) -> None:
-        async with self._lock:
-            await self._open()
-
-    async def _open(self) -> aiosqlite.Connection:
-        if self._db is not None:
-            return self._db
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = await aiosqlite.connect(self.path, isolation_level=None, timeout=self.busy_timeout)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreUnavailable(f"cannot open the SQLite catalog {self.path}: {exc}") from exc
-        try:
-            db.row_factory = aiosqlite.Row
-            await db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            await db.execute("PRAGMA journal_mode = WAL")
-            await db.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL, much faster
-            await db.execute("BEGIN IMMEDIATE")
-            # Statement by statement: executescript would commit outside our transaction.
-            for statement in rows.SCHEMA.split(";"):
-                if statement.strip():
-                    await db.execute(statement)
-            present = {row["name"] for row in await self._all(db, "PRAGMA table_info(faces)", ())}
-            for column, kind in rows.ADDED_FACE_COLUMNS:
-                if column not in present:
-                    await db.execute(f"ALTER TABLE faces ADD COLUMN {column} {kind}")
-            await db.execute(f"PRAGMA user_version = {rows.SCHEMA_VERSION}")
-            await db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            await db.close()
-            raise self._translate(exc) from exc
-        self._db = db
-        return db
-
-    async def close(self) -> None:
-        async with self._lock:
-            if self._db is not None:
-                await self._db.close()
-                self._db = None
-
-    async def ping(self) -> None:
-        async with self._session() as db:
-            await db.execute("SELECT 1")
-
-    def _translate(self, exc: sqlite3.Error) -> Exception:
-        text = str(exc).lower()
-        if isinstance(exc, sqlite3.OperationalError) and any(hint in text for hint in _UNAVAILABLE_HINTS):
-            return StoreUnavailable(f"the SQLite catalog {self.path} is unavailable: {exc}")
-        return exc
-
-    @asynccontextmanager
-    async def _session(self, write: bool = False) -> AsyncIterator[aiosqlite.Connection]:
-        """One transaction: IMMEDIATE for writes, DEFERRED (a consistent snapshot) for reads."""
-        async with self._lock:
-            db = await self._open()
-            try:
-                await db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            except sqlite3.Error as exc:
-                raise self._translate(exc) from exc
-            try:
-                yield db
-                await db.execute("COMMIT")
-            except BaseException as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    await db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise self._translate(exc) from exc
-                raise
-
-    @staticmethod
-    async def _one(db: aiosqlite.Connection, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
-        async with db.execute(sql, params) as cursor:
-            row: sqlite3.Row | None = await cursor.fetchone()
-            return row
-
-    @staticmethod
-    async def _all(db: aiosqlite.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        async with db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+    async def _migrate(self, db: aiosqlite.Connection) -> None:
+        present = {row["name"] for row in await self._all(db, "PRAGMA table_info(faces)", ())}
+        for column, kind in rows.ADDED_FACE_COLUMNS:
+            if column not in present:
+                await db.execute(f"ALTER TABLE faces ADD COLUMN {column} {kind}")
+        if "never_tag" not in {row["name"] for row in await self._all(db, "PRAGMA table_info(people)", ())}:
+            await db.execute("ALTER TABLE people ADD COLUMN never_tag INTEGER NOT NULL DEFAULT 0")
+        await db.execute(f"PRAGMA user_version = {rows.SCHEMA_VERSION}")
 
     # images
 
@@ -303,8 +215,9 @@ class SQLiteCatalog(Catalog):
             "labelled_at = ? WHERE id = ? AND (label_source IS NULL OR label_source != ?)"
         )
         async with self._session(write=True) as db:
-            if person_id is not None and not await self._person_exists(db, person_id):
-                person_id = None  # the model still knows a person who was deleted since: unknown
+            if person_id is not None and not await self._one(
+                    db, "SELECT 1 FROM people WHERE id = ? AND never_tag = 0", (person_id,)):
+                person_id = None  # deleted since the model learnt them, or opted out: unknown
             params = (
                 person_id, LabelSource.model.value, model_version, confidence, rows.to_ms(utcnow()),
                 face_id, LabelSource.person.value,
@@ -366,7 +279,7 @@ class SQLiteCatalog(Catalog):
     async def list_people(self) -> list[PersonSummary]:
         # Cover: the smallest id among person-labelled faces, else the smallest id of any face.
         sql = """
-            SELECT p.id, p.name, p.created_at, COUNT(f.id) AS faces, COUNT(DISTINCT f.image_id) AS images,
+            SELECT p.id, p.name, p.created_at, p.never_tag, COUNT(f.id) AS faces, COUNT(DISTINCT f.image_id) AS images,
                    COALESCE(MIN(CASE WHEN f.label_source = 'person' THEN f.id END), MIN(f.id)) AS cover
             FROM people p LEFT JOIN faces f ON f.person_id = p.id
             GROUP BY p.id ORDER BY p.name_key, p.id
@@ -395,6 +308,17 @@ class SQLiteCatalog(Catalog):
                 raise NotFound(f"no person with id {person_id}")
             row = await self._one(db, f"{rows.SELECT_PEOPLE} WHERE id = ?", (person_id,))
         assert row is not None
+        return rows.person_from_row(row)
+
+    async def set_never_tag(self, person_id: str, never_tag: bool) -> Person:
+        async with self._session(write=True) as db:
+            await db.execute("UPDATE people SET never_tag = ? WHERE id = ?", (int(never_tag), person_id))
+            row = await self._one(db, f"{rows.SELECT_PEOPLE} WHERE id = ?", (person_id,))
+            if row is None:
+                raise NotFound(f"no person with id {person_id}")
+            if never_tag:
+                await db.execute("UPDATE faces SET person_id = NULL WHERE person_id = ? AND label_source = ?",
+                                 (person_id, LabelSource.model.value))
         return rows.person_from_row(row)
 
     async def delete_person(self, person_id: str) -> bool:
@@ -433,6 +357,11 @@ class SQLiteCatalog(Catalog):
         async with self._session() as db:
             row = await self._one(db, f"{rows.SELECT_JOBS} WHERE id = ?", (job_id,))
         return None if row is None else rows.job_from_row(row)
+
+    async def list_jobs(self) -> list[Job]:
+        async with self._session() as db:
+            found = await self._all(db, f"{rows.SELECT_JOBS} ORDER BY created_at, id")
+        return [rows.job_from_row(row) for row in found]
 
     async def update_job(
         self,

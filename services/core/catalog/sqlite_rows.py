@@ -14,7 +14,7 @@ from typing import Any
 from services.core.catalog.rules import json_safe, utc_ms
 from services.core.domain import Box, FaceRecord, ImageRecord, Job, Person, Point
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -64,7 +64,8 @@ CREATE TABLE IF NOT EXISTS people (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
     name_key TEXT NOT NULL UNIQUE,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    never_tag INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE IF NOT EXISTS jobs (
@@ -103,7 +104,7 @@ SELECT_IMAGES = f"SELECT {IMAGE_COLUMNS} FROM images"
 # REPLACE: add_face and re-detection upsert faces by id.
 UPSERT_FACE = f"INSERT OR REPLACE INTO faces ({FACE_COLUMNS}) VALUES ({_placeholders(FACE_COLUMNS)})"
 SELECT_FACES = f"SELECT {FACE_COLUMNS} FROM faces"
-SELECT_PEOPLE = "SELECT id, name, created_at FROM people"
+SELECT_PEOPLE = "SELECT id, name, created_at, never_tag FROM people"
 # IGNORE: creating a job again with the same id changes nothing.
 INSERT_JOB = f"INSERT OR IGNORE INTO jobs ({JOB_COLUMNS}) VALUES ({_placeholders(JOB_COLUMNS)})"
 SELECT_JOBS = f"SELECT {JOB_COLUMNS} FROM jobs"
@@ -167,7 +168,8 @@ def face_from_row(row: sqlite3.Row) -> FaceRecord:
 
 
 def person_from_row(row: sqlite3.Row) -> Person:
-    return Person(id=row["id"], name=row["name"], created_at=_when(row["created_at"]))
+    return Person(id=row["id"], name=row["name"], created_at=_when(row["created_at"]),
+                  never_tag=bool(row["never_tag"]))
 
 
 def job_values(job: Job) -> tuple[Any, ...]:

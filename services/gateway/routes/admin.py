@@ -7,21 +7,24 @@ import logging
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.core import registry as reg
-from services.core.domain import Job, new_id
+from services.core.domain import Job
 from services.core.errors import Conflict, NotFound
 from services.core.library_network import configured
 from services.core.queue import COLLECT_DATASET, REDETECT_LIBRARY, RETAG_FACES, SWITCH_NETWORK, TRAIN_MODEL, send
-from services.gateway.auth import AdminDep
 from services.gateway.deps import CeleryDep, SettingsDep, StoresDep
+from services.gateway.disposition import content_disposition
+from services.gateway.job_start import start_job
 from services.gateway.schemas import ErrorOut
+from services.gateway.security.audit import audit
+from services.gateway.security.policy import Policy, allow
 
 log = logging.getLogger(__name__)
 _ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorOut} for code in (401, 403, 404, 409, 422, 503)}
-router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[AdminDep], responses=_ERRORS)
+router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[allow(Policy.admin)], responses=_ERRORS)
 
 
 LabelSourceName = Literal["person", "model"]
@@ -75,25 +78,26 @@ class WorkersOut(BaseModel):
     items: list[reg.WorkerBeat]
 
 
-async def _start_job(stores: StoresDep, celery: CeleryDep, response: Response, kind: str, task: str,
-                     params: dict[str, object]) -> Job:
-    job = await stores.catalog.create_job(Job(id=new_id(), kind=kind, params=params))
-    try:
-        await asyncio.to_thread(send, celery, task, job.id, params)
-    except Exception as exc:
-        await stores.catalog.update_job(job.id, message=f"could not be queued yet: {exc}")
-        raise
+_AUDITED_AS = {"dataset": "dataset.collect", "train": "model.train", "switch_network": "model.switch_network",
+               "redetect": "library.redetect"}
+
+
+async def _start_job(request: Request, stores: StoresDep, celery: CeleryDep, response: Response, kind: str,
+                     task: str, params: dict[str, object]) -> Job:
+    job = await start_job(stores, celery, kind, task, params)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
+    await audit(request, _AUDITED_AS[kind], "job", job.id, after=params)
     return job
 
 
 @router.post("/datasets", status_code=202, response_model=Job,
              summary="Collect labelled face chips into a zip with a manifest (a background job)",
              description="Follow the job at /v1/jobs/{id}; when done its result has the download_url.")
-async def collect_dataset(body: DatasetIn, response: Response, stores: StoresDep, celery: CeleryDep) -> Job:
+async def collect_dataset(request: Request, body: DatasetIn, response: Response, stores: StoresDep,
+                          celery: CeleryDep) -> Job:
     params: dict[str, object] = {"since": body.since.isoformat() if body.since else None,
                                  "label_sources": list(body.label_sources)}
-    return await _start_job(stores, celery, response, "dataset", COLLECT_DATASET, params)
+    return await _start_job(request, stores, celery, response, "dataset", COLLECT_DATASET, params)
 
 
 @router.get("/datasets/{job_id}/download", response_class=Response,
@@ -109,15 +113,16 @@ async def download_dataset(job_id: str, stores: StoresDep) -> Response:
                        "download it once GET /v1/jobs/{id} says done.")
     data = await asyncio.to_thread(stores.blobs.get, str(key))
     return Response(data, media_type="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="facetag-dataset-{job_id}.zip"'})
+                    headers={"Content-Disposition": content_disposition("attachment", f"facetag-dataset-{job_id}.zip")})
 
 
 @router.post("/train", status_code=202, response_model=Job,
              summary="Train a model on every person-labelled face and publish it if it is not worse")
-async def train(response: Response, stores: StoresDep, celery: CeleryDep, body: TrainIn | None = None) -> Job:
+async def train(request: Request, response: Response, stores: StoresDep, celery: CeleryDep,
+                body: TrainIn | None = None) -> Job:
     body = body or TrainIn()
     params: dict[str, object] = {**body.model_dump(), "trigger": "api"}
-    return await _start_job(stores, celery, response, "train", TRAIN_MODEL, params)
+    return await _start_job(request, stores, celery, response, "train", TRAIN_MODEL, params)
 
 
 @router.post("/switch-network", status_code=202, response_model=Job,
@@ -125,9 +130,10 @@ async def train(response: Response, stores: StoresDep, celery: CeleryDep, body: 
              description="Every face is cut and described again for the new network, a model is trained on the "
                          "new descriptors and published; the current model serves until then. Labels people gave "
                          "are kept. Follow the job at /v1/jobs/{id}.")
-async def switch_network(response: Response, stores: StoresDep, celery: CeleryDep, settings: SettingsDep) -> Job:
+async def switch_network(request: Request, response: Response, stores: StoresDep, celery: CeleryDep,
+                         settings: SettingsDep) -> Job:
     params: dict[str, object] = {"network": configured(settings).label}
-    return await _start_job(stores, celery, response, "switch_network", SWITCH_NETWORK, params)
+    return await _start_job(request, stores, celery, response, "switch_network", SWITCH_NETWORK, params)
 
 
 @router.post("/redetect", status_code=202, response_model=Job,
@@ -135,8 +141,10 @@ async def switch_network(response: Response, stores: StoresDep, celery: CeleryDe
              description="Faces a person named or drew are kept with their names; a new detection overlapping "
                          "one is that face again. Faces nobody touched are replaced. Follow the job at "
                          "/v1/jobs/{id}.")
-async def redetect_library(response: Response, stores: StoresDep, celery: CeleryDep, settings: SettingsDep) -> Job:
-    return await _start_job(stores, celery, response, "redetect", REDETECT_LIBRARY, {"detector": settings.detector})
+async def redetect_library(request: Request, response: Response, stores: StoresDep, celery: CeleryDep,
+                           settings: SettingsDep) -> Job:
+    params: dict[str, object] = {"detector": settings.detector}
+    return await _start_job(request, stores, celery, response, "redetect", REDETECT_LIBRARY, params)
 
 
 @router.get("/models", response_model=ModelList, summary="Every model version and which one is current")
@@ -165,14 +173,17 @@ async def get_model(version: str, stores: StoresDep) -> ModelOut:
 @router.put("/models/current", response_model=reg.CurrentPointer,
             summary="Serve another stored version (rollback); the file is verified first",
             description="Classifier workers switch within seconds; faces a model labelled are tagged again.")
-async def set_current(body: CurrentIn, stores: StoresDep, settings: SettingsDep, celery: CeleryDep
-                      ) -> reg.CurrentPointer:
+async def set_current(body: CurrentIn, request: Request, stores: StoresDep, settings: SettingsDep,
+                      celery: CeleryDep) -> reg.CurrentPointer:
     registry = reg.Registry(stores.blobs)
     reason = body.reason or "set by an admin"
+    before = await asyncio.to_thread(registry.current)
     try:
         pointer = await asyncio.to_thread(registry.set_current, body.version, reason)
     except reg.ModelCorrupt as exc:
         raise Conflict(f"Model {body.version} cannot be served: {exc}. Pick another version.") from exc
+    await audit(request, "model.publish", "model", body.version, before={"version": before.version if before else None},
+                after={"version": body.version, "reason": reason})
     await asyncio.to_thread(reg.announce, settings, body.version)
     try:
         await asyncio.to_thread(send, celery, RETAG_FACES, body.version)

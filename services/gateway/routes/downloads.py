@@ -9,10 +9,12 @@ from fastapi import APIRouter, Response
 from services.core import blob_layout
 from services.core.errors import NotFound
 from services.gateway.deps import StoresDep
+from services.gateway.disposition import content_disposition
 from services.gateway.routes.images import get_image_or_404
 from services.gateway.schemas import ErrorOut
+from services.gateway.security.policy import Policy, allow
 
-router = APIRouter(tags=["downloads"])
+router = APIRouter(tags=["downloads"], dependencies=[allow(Policy.read)])
 _ERRORS: dict[int | str, dict[str, object]] = {404: {"model": ErrorOut}}
 _CACHE = {"Cache-Control": "private, max-age=86400"}  # blobs of an id never change
 
@@ -28,7 +30,7 @@ async def _blob(stores: StoresDep, key: str, missing: str) -> bytes:
 async def download_original(image_id: str, stores: StoresDep) -> Response:
     image = await get_image_or_404(stores, image_id)
     data = await _blob(stores, blob_layout.original(image.id), f"The original of image {image_id} is missing.")
-    disposition = f'inline; filename="{image.filename.replace(chr(34), "")}"' if image.filename else "inline"
+    disposition = content_disposition("inline", image.filename)
     return Response(data, media_type=image.content_type, headers={**_CACHE, "Content-Disposition": disposition})
 
 

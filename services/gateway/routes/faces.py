@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from services.core.catalog import Catalog
 from services.core.domain import FaceRecord
@@ -15,10 +15,12 @@ from services.gateway.people_schemas import FaceLabelIn
 from services.gateway.presenters import PeopleCache, face_out
 from services.gateway.routes.people import resolve_person
 from services.gateway.schemas import ErrorOut, FaceOut
+from services.gateway.security.audit import audit
+from services.gateway.security.policy import Policy, allow
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/faces", tags=["faces"])
-_ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorOut} for code in (404, 409, 422, 503)}
+_ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorOut} for code in (401, 403, 404, 409, 422, 503)}
 
 
 async def face_or_404(catalog: Catalog, face_id: str) -> FaceRecord:
@@ -28,7 +30,8 @@ async def face_or_404(catalog: Catalog, face_id: str) -> FaceRecord:
     return face
 
 
-@router.get("/{face_id}", response_model=FaceOut, responses=_ERRORS, summary="One face and its label")
+@router.get("/{face_id}", response_model=FaceOut, responses=_ERRORS, summary="One face and its label",
+            dependencies=[allow(Policy.read)])
 async def get_face(face_id: str, stores: StoresDep) -> FaceOut:
     return await face_out(await face_or_404(stores.catalog, face_id), PeopleCache(stores.catalog))
 
@@ -37,11 +40,12 @@ async def get_face(face_id: str, stores: StoresDep) -> FaceOut:
     "/{face_id}",
     response_model=FaceOut,
     responses=_ERRORS,
+    dependencies=[allow(Policy.edit)],
     summary="Say who a face is, confirm the model's guess, or mark it unknown",
     description="Send exactly one of `person_id`, `name`, `confirm: true` or `unknown: true`. "
                 "The result is a person's label: no model changes it afterwards.",
 )
-async def label_face(face_id: str, body: FaceLabelIn, stores: StoresDep) -> FaceOut:
+async def label_face(face_id: str, body: FaceLabelIn, stores: StoresDep, request: Request) -> FaceOut:
     catalog = stores.catalog
     face = await face_or_404(catalog, face_id)
     if body.confirm:
@@ -53,15 +57,21 @@ async def label_face(face_id: str, body: FaceLabelIn, stores: StoresDep) -> Face
     else:
         person_id = await resolve_person(catalog, body.person_id, body.name)
     labelled = await catalog.set_person_label(face.id, person_id)
+    await audit(request, "face.name", "face", face.id,
+                before={"person_id": face.person_id, "label_source": face.label_source},
+                after={"person_id": person_id, "label_source": labelled.label_source})
     return await face_out(labelled, PeopleCache(catalog))
 
 
 @router.delete("/{face_id}", status_code=204, response_class=Response, responses=_ERRORS,
+               dependencies=[allow(Policy.edit)],
                summary="Remove a face that is not a face (or not wanted)")
-async def delete_face(face_id: str, stores: StoresDep) -> Response:
+async def delete_face(face_id: str, stores: StoresDep, request: Request) -> Response:
     face = await face_or_404(stores.catalog, face_id)
     if not await stores.catalog.delete_face(face.id):
         raise NotFound(f"No face with id {face_id!r}.")
+    await audit(request, "face.delete", "face", face.id,
+                before={"image_id": face.image_id, "person_id": face.person_id})
     if face.chip_key:
         try:
             await asyncio.to_thread(stores.blobs.delete, face.chip_key)

@@ -6,16 +6,17 @@ import asyncio
 import logging
 
 from celery import Celery
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from services import __version__
 from services.core.registry import read_beats
 from services.core.stores import Stores
 from services.gateway.deps import CeleryDep, SettingsDep, StoresDep
 from services.gateway.schemas import Health, Readiness, WorkerHealth
+from services.gateway.security.policy import Policy, allow, principal_of
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[allow(Policy.public)])
 
 
 def _scheme(url: str) -> str:
@@ -47,22 +48,25 @@ async def _workers(stores: Stores) -> list[WorkerHealth]:
 
 @router.get("/healthz", response_model=Health,
             summary="The gateway process is alive, and the model each classifier worker serves")
-async def healthz(settings: SettingsDep, stores: StoresDep) -> Health:
+async def healthz(request: Request, settings: SettingsDep, stores: StoresDep) -> Health:
+    signed_in = principal_of(request) is not None  # worker names and errors are for those let in
     return Health(status="ok", version=__version__, catalog=_scheme(settings.catalog_url),
                   blobs=_scheme(settings.blob_url),
                   broker="embedded" if settings.embedded_broker else _scheme(settings.broker_url),
-                  workers=await _workers(stores))
+                  workers=await _workers(stores) if signed_in else [])
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}},
             summary="Every store and the broker answer")
-async def readyz(response: Response, stores: StoresDep, celery: CeleryDep) -> Readiness:
+async def readyz(request: Request, response: Response, stores: StoresDep, celery: CeleryDep) -> Readiness:
     checks = dict(await asyncio.gather(
         _check("catalog", stores.catalog.ping()),
         _check("blobs", asyncio.to_thread(stores.blobs.ping)),
         _check("broker", asyncio.to_thread(_ping_broker, celery)),
     ))
     ready = all(v == "ok" for v in checks.values())
+    if principal_of(request) is None:  # the reasons name servers: only for those let in
+        checks = {name: "ok" if value == "ok" else "failing" for name, value in checks.items()}
     if not ready:
         response.status_code = 503
     return Readiness(ready=ready, checks=checks)

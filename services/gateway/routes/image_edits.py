@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from services.core import blob_layout
 from services.core.domain import FaceOrigin, FaceRecord, LabelSource, new_id, utcnow
@@ -17,9 +17,11 @@ from services.gateway.presenters import PeopleCache, face_out
 from services.gateway.routes.images import get_image_or_404
 from services.gateway.routes.people import resolve_person
 from services.gateway.schemas import ErrorOut, FaceOut
+from services.gateway.security.audit import audit
+from services.gateway.security.policy import Policy, allow
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1/images", tags=["images"])
+router = APIRouter(prefix="/v1/images", tags=["images"], dependencies=[allow(Policy.edit)])
 _ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorOut} for code in (404, 409, 422, 503)}
 
 
@@ -33,7 +35,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorOut} for cod
                 "Give `person_id` or `name` to name it at once (a person's label).",
 )
 async def add_manual_face(image_id: str, body: ManualFaceIn, stores: StoresDep, celery: CeleryDep,
-                          response: Response) -> FaceOut:
+                          response: Response, request: Request) -> FaceOut:
     catalog = stores.catalog
     image = await get_image_or_404(stores, image_id)
     box = body.box
@@ -53,14 +55,16 @@ async def add_manual_face(image_id: str, body: ManualFaceIn, stores: StoresDep, 
         log.warning("could not queue face %s of image %s: %s", face.id, image.id, exc)
         raise StoreUnavailable("The face could not be queued for analysis.") from exc
     response.headers["Location"] = f"/v1/faces/{face.id}"
+    await audit(request, "face.add", "face", face.id, after={"image_id": image.id, "person_id": person_id})
     return await face_out(face, PeopleCache(catalog))
 
 
 @router.delete("/{image_id}", status_code=204, response_class=Response, responses=_ERRORS,
                summary="Delete a photo with its thumbnail, faces and chips")
-async def delete_image(image_id: str, stores: StoresDep) -> Response:
+async def delete_image(image_id: str, stores: StoresDep, request: Request) -> Response:
     image = await get_image_or_404(stores, image_id)
     # Blobs first: if this fails half-way the record is still there and deleting again finishes the job.
     await asyncio.to_thread(stores.blobs.delete_prefix, blob_layout.image_prefix(image.id))
     await stores.catalog.delete_image(image.id)
+    await audit(request, "image.delete", "image", image.id, before={"filename": image.filename})
     return Response(status_code=204)

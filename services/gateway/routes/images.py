@@ -8,7 +8,7 @@ import logging
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, Response, UploadFile
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 
 from services.core import blob_layout
 from services.core.domain import ImageQuery, ImageRecord, ImageStatus, new_id
@@ -19,6 +19,8 @@ from services.gateway.deps import CeleryDep, SettingsDep, StoresDep
 from services.gateway.errors import ApiError
 from services.gateway.presenters import PeopleCache, image_out
 from services.gateway.schemas import ErrorOut, ImageOut, ImagePage
+from services.gateway.security.audit import audit
+from services.gateway.security.policy import Policy, allow
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/images", tags=["images"])
@@ -45,8 +47,10 @@ async def _read_limited(upload: UploadFile, limit: int) -> bytes:
     response_model=ImageOut,
     responses={200: {"model": ImageOut, "description": "These exact bytes were uploaded before."}, **_ERRORS},
     summary="Upload a photo; faces are found in the background",
+    dependencies=[allow(Policy.upload)],
 )
 async def upload_image(
+    request: Request,
     response: Response,
     stores: StoresDep,
     settings: SettingsDep,
@@ -76,10 +80,12 @@ async def upload_image(
     except Exception as exc:  # the broker is down: the reconciler queues the image once it is back
         log.warning("could not queue image %s for detection (%s); it will be queued again later", stored.id, exc)
     response.headers["Location"] = f"/v1/images/{stored.id}"
+    await audit(request, "image.upload", "image", stored.id, after={"filename": stored.filename})
     return await image_out(stored, stores.catalog)
 
 
-@router.get("", response_model=ImagePage, responses=_ERRORS, summary="List photos, newest first")
+@router.get("", response_model=ImagePage, responses=_ERRORS, summary="List photos, newest first",
+            dependencies=[allow(Policy.read)])
 async def list_images(
     stores: StoresDep,
     status: ImageStatus | None = None,
@@ -112,6 +118,7 @@ async def get_image_or_404(stores: StoresDep, image_id: str) -> ImageRecord:
     return image
 
 
-@router.get("/{image_id}", response_model=ImageOut, responses=_ERRORS, summary="A photo, its status and faces")
+@router.get("/{image_id}", response_model=ImageOut, responses=_ERRORS, summary="A photo, its status and faces",
+            dependencies=[allow(Policy.results)])
 async def get_image(image_id: str, stores: StoresDep) -> ImageOut:
     return await image_out(await get_image_or_404(stores, image_id), stores.catalog)

@@ -8,8 +8,9 @@ from services.core.domain import Job
 from services.core.errors import NotFound
 from services.gateway.deps import StoresDep
 from services.gateway.schemas import ErrorOut
+from services.gateway.security.policy import Policy, allow
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[allow(Policy.admin)])
 
 
 @router.get("/{job_id}", response_model=Job, responses={404: {"model": ErrorOut}, 503: {"model": ErrorOut}},

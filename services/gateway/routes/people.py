@@ -5,25 +5,36 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
 
+from services.core import erasure, person_export
 from services.core.catalog import Catalog, FaceQuery
 from services.core.catalog.rules import name_key
 from services.core.domain import Person, PersonSummary
+from services.core.erasure import ErasureReport
 from services.core.errors import Conflict, NotFound
-from services.gateway.deps import StoresDep
-from services.gateway.people_schemas import FacePage, PersonIn, PersonMergeIn, PersonOut
+from services.core.queue import TRAIN_MODEL
+from services.gateway.deps import CeleryDep, SettingsDep, StoresDep
+from services.gateway.disposition import content_disposition
+from services.gateway.job_start import start_job
+from services.gateway.people_schemas import FacePage, PersonChangeIn, PersonIn, PersonMergeIn, PersonOut
 from services.gateway.presenters import PeopleCache, face_out
 from services.gateway.schemas import ErrorOut
+from services.gateway.security.audit import audit
+from services.gateway.security.policy import Policy, allow
 
 router = APIRouter(prefix="/v1/people", tags=["people"])
-_ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorOut} for code in (404, 409, 422, 503)}
+READ, EDIT, ADMIN = [allow(Policy.read)], [allow(Policy.edit)], [allow(Policy.admin)]
+_ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorOut} for code in (401, 403, 404, 409, 422, 503)}
 
 
 def person_out(person: PersonSummary) -> PersonOut:
     cover = person.cover_face_id
     return PersonOut(
-        **person.model_dump(include={"id", "name", "created_at", "face_count", "image_count", "cover_face_id"}),
+        **person.model_dump(include={"id", "name", "created_at", "face_count", "image_count", "cover_face_id",
+                                     "never_tag"}),
         cover_chip_url=f"/v1/faces/{cover}/chip" if cover else None,
         photos_url=f"/v1/images?person={quote(person.name, safe='')}",
     )
@@ -66,7 +77,8 @@ async def resolve_person(catalog: Catalog, person_id: str | None, name: str | No
     return None
 
 
-@router.get("", response_model=list[PersonOut], summary="Everyone, by name, with face and photo counts")
+@router.get("", response_model=list[PersonOut], responses=_ERRORS, dependencies=READ,
+            summary="Everyone, by name, with face and photo counts")
 async def list_people(
     stores: StoresDep,
     q: Annotated[str | None, Query(max_length=100, description="Only names containing this text, "
@@ -79,42 +91,56 @@ async def list_people(
     return [person_out(p) for p in people]
 
 
-@router.post("", status_code=201, response_model=PersonOut, responses=_ERRORS, summary="Add a person")
-async def create_person(body: PersonIn, stores: StoresDep, response: Response) -> PersonOut:
+@router.post("", status_code=201, response_model=PersonOut, responses=_ERRORS, dependencies=EDIT,
+             summary="Add a person")
+async def create_person(body: PersonIn, stores: StoresDep, response: Response, request: Request) -> PersonOut:
     person = await stores.catalog.create_person(body.name)
+    await audit(request, "person.create", "person", person.id, after={"name": person.name})
     response.headers["Location"] = f"/v1/people/{person.id}"
     return person_out(PersonSummary(**person.model_dump()))
 
 
-@router.get("/{person_id}", response_model=PersonOut, responses=_ERRORS, summary="One person")
+@router.get("/{person_id}", response_model=PersonOut, responses=_ERRORS, dependencies=READ, summary="One person")
 async def get_person(person_id: str, stores: StoresDep) -> PersonOut:
     return person_out(await summary_of(stores.catalog, person_id))
 
 
-@router.patch("/{person_id}", response_model=PersonOut, responses=_ERRORS,
-              summary="Rename a person; the new name shows on every face and photo")
-async def rename_person(person_id: str, body: PersonIn, stores: StoresDep) -> PersonOut:
-    await person_or_404(stores.catalog, person_id)  # an unknown id is 404 even when the name is taken
-    await stores.catalog.rename_person(person_id, body.name)
+@router.patch("/{person_id}", response_model=PersonOut, responses=_ERRORS, dependencies=EDIT,
+              summary="Rename a person (the new name shows on every face and photo), or set never_tag")
+async def change_person(person_id: str, body: PersonChangeIn, stores: StoresDep, request: Request) -> PersonOut:
+    person = await person_or_404(stores.catalog, person_id)  # an unknown id is 404 even when the name is taken
+    if body.name is not None and body.name != person.name:
+        await stores.catalog.rename_person(person_id, body.name)
+        await audit(request, "person.rename", "person", person_id, before={"name": person.name},
+                    after={"name": body.name})
+    if body.never_tag is not None and body.never_tag != person.never_tag:
+        await stores.catalog.set_never_tag(person_id, body.never_tag)
+        await audit(request, "person.never_tag", "person", person_id, before={"never_tag": person.never_tag},
+                    after={"never_tag": body.never_tag})
     return person_out(await summary_of(stores.catalog, person_id))
 
 
-@router.delete("/{person_id}", status_code=204, response_class=Response, responses=_ERRORS,
-               summary="Delete a person; their faces become unknown, photos stay")
-async def delete_person(person_id: str, stores: StoresDep) -> Response:
+@router.delete("/{person_id}", status_code=204, response_class=Response, responses=_ERRORS, dependencies=EDIT,
+               summary="Delete a person; their faces become unknown, photos stay (to remove every trace: erase)")
+async def delete_person(person_id: str, stores: StoresDep, request: Request) -> Response:
+    person = await person_or_404(stores.catalog, person_id)
     if not await stores.catalog.delete_person(person_id):
         raise NotFound(f"No person with id {person_id!r}.")
+    await audit(request, "person.delete", "person", person_id, before={"name": person.name})
     return Response(status_code=204)
 
 
-@router.post("/{person_id}/merge", response_model=PersonOut, responses=_ERRORS,
+@router.post("/{person_id}/merge", response_model=PersonOut, responses=_ERRORS, dependencies=EDIT,
              summary="Merge this person into another: their faces move over and this person is removed")
-async def merge_person(person_id: str, body: PersonMergeIn, stores: StoresDep) -> PersonOut:
+async def merge_person(person_id: str, body: PersonMergeIn, stores: StoresDep, request: Request) -> PersonOut:
+    source = await person_or_404(stores.catalog, person_id)
     target = await stores.catalog.merge_people(person_id, body.into)
+    await audit(request, "person.merge", "person", person_id, before={"name": source.name},
+                after={"into": target.id, "name": target.name})
     return person_out(await summary_of(stores.catalog, target.id))
 
 
-@router.get("/{person_id}/faces", response_model=FacePage, responses=_ERRORS,
+@router.get("/{person_id}/faces", response_model=FacePage, responses=_ERRORS, dependencies=READ,
             summary="The faces labelled as this person, by photo")
 async def person_faces(
     person_id: str,
@@ -126,3 +152,33 @@ async def person_faces(
     faces = await stores.catalog.list_faces(FaceQuery(person_id=person_id, offset=offset, limit=limit))
     people = PeopleCache(stores.catalog)
     return FacePage(items=[await face_out(f, people) for f in faces], offset=offset, limit=limit)
+
+
+@router.get("/{person_id}/export", response_class=FileResponse, responses={**_ERRORS, 200: {"content": {
+            "application/zip": {}}}}, dependencies=ADMIN,
+            summary="Everything stored about a person: every photo they are in, their face boxes, name and dates")
+async def export_person(person_id: str, request: Request, stores: StoresDep, settings: SettingsDep) -> FileResponse:
+    person = await person_or_404(stores.catalog, person_id)
+    exports = settings.data_dir / "exports"
+    exports.mkdir(parents=True, exist_ok=True)
+    path = await person_export.export_person(stores, person.id, exports)
+    await audit(request, "person.export", "person", person.id, after={"name": person.name})
+    return FileResponse(path, media_type="application/zip", background=BackgroundTask(path.unlink, missing_ok=True),
+                        headers={"Content-Disposition": content_disposition("attachment",
+                                                                            f"facetag-{person.name}.zip")})
+
+
+@router.post("/{person_id}/erase", response_model=ErasureReport, responses=_ERRORS, dependencies=ADMIN,
+             summary="Erase a person for good: their faces, chips, descriptors, dataset entries and the models "
+                     "that learnt them; a model without them is trained",
+             description="Their photos stay (others may be in them). The report lists what went, and `leftovers` "
+                         "what a check found afterwards (empty when nothing is left).")
+async def erase_person(person_id: str, request: Request, stores: StoresDep, celery: CeleryDep) -> ErasureReport:
+    report = await erasure.erase_person(stores, person_id)
+    if report.models_withdrawn:
+        params: dict[str, object] = {"force": True, "trigger": "erasure"}
+        report.retrain_job_id = (await start_job(stores, celery, "train", TRAIN_MODEL, params)).id
+    await audit(request, "person.erase", "person", report.reference,
+                after={"faces_removed": report.faces_removed, "models_withdrawn": report.models_withdrawn,
+                       "datasets_rewritten": report.datasets_rewritten})
+    return report

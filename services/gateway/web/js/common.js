@@ -1,5 +1,6 @@
-// Shared pieces of the Facetag web UI: DOM building, the API client, the header, toasts, dialogs,
-// and how a face's label is shown. No framework and nothing fetched from elsewhere.
+// Shared pieces of the Facetag web UI: DOM building, the API client (session, CSRF, sign-in), the header
+// with who is signed in, toasts, dialogs, and how a face's label is shown. No framework and nothing
+// fetched from elsewhere; nothing inline either (the pages run under a strict Content-Security-Policy).
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -24,6 +25,15 @@ const ICONS = {
   model: "M7 7h10v10H7zM10 10h4v4h-4zM10 3v4M14 3v4M10 17v4M14 17v4M3 10h4M3 14h4M17 10h4M17 14h4",
   key: "M8 20a4.5 4.5 0 1 0 0-9 4.5 4.5 0 0 0 0 9zM11.2 12.3L20 3.5M16.5 7l2.5 2.5M14 9.5l2 2",
   refresh: "M20 11a8 8 0 0 0-14.9-3.5M4 4v4h4M4 13a8 8 0 0 0 14.9 3.5M20 20v-4h-4",
+  user: "M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM4.5 20.5a7.5 7.5 0 0 1 15 0",
+  users: "M12 3l7.5 3v5.5c0 4.3-3.1 8.1-7.5 9.5-4.4-1.4-7.5-5.2-7.5-9.5V6L12 3zM12 11.5a2.3 2.3 0 1 0 0-4.6 2.3 2.3 0 0 0 0 4.6zM8.2 16.2a4 4 0 0 1 7.6 0",
+  audit: "M9 3.5h6v3H9zM7.5 5H5v15.5h14V5h-2.5M8.5 11h7M8.5 14.5h7M8.5 18h4",
+  logout: "M14 4h4.5a1 1 0 0 1 1 1v14a1 1 0 0 1-1 1H14M9.5 16.5L5 12l4.5-4.5M5 12h10.5",
+  copy: "M9 9h11v11H9zM15 9V4H4v11h5",
+  download: "M12 4v11M7 10.5l5 5 5-5M4.5 20h15",
+  lock: "M6 11h12v9.5H6zM8.5 11V7.5a3.5 3.5 0 0 1 7 0V11",
+  chevron: "M7 10l5 5 5-5",
+  eraser: "M8.5 20H20M5.3 14.3l8.9-8.9a2 2 0 0 1 2.8 0l2.6 2.6a2 2 0 0 1 0 2.8L12.8 18.6 8.5 20 4.3 15.8z",
 };
 
 export function icon(name, label) {
@@ -81,11 +91,50 @@ export class ApiError extends Error {
     super(message);
     this.status = status;
     this.code = code;
+    this.signedOut = false; // true: the page is on its way to the sign-in page; nothing to show
   }
 }
 
+// The CSRF token the server set at sign-in: every request that changes something sends it back.
+export function csrfToken() {
+  for (const part of document.cookie.split(";")) {
+    const [name, ...rest] = part.trim().split("=");
+    if (name === "facetag_csrf") {
+      try {
+        return decodeURIComponent(rest.join("="));
+      } catch (err) {
+        return rest.join("=");
+      }
+    }
+  }
+  return "";
+}
+
+// Request headers for ``method``: the CSRF token on anything but GET and HEAD.
+export function csrfHeaders(method = "GET") {
+  const m = method.toUpperCase();
+  if (m === "GET" || m === "HEAD") return {};
+  const token = csrfToken();
+  return token ? { "X-CSRF-Token": token } : {};
+}
+
+// The sign-in page, coming back to ``next`` (this page by default) afterwards.
+export function signInHref(next = location.pathname + location.search) {
+  return `/login.html?next=${encodeURIComponent(next)}`;
+}
+
+let leaving = false;
+// The session is gone (expired, signed out elsewhere, password changed): off to the sign-in page, once.
+export function goSignIn() {
+  if (leaving) return;
+  leaving = true;
+  location.assign(signInHref());
+}
+
 // JSON API call; throws ApiError with the service's own message. ``headers`` adds request headers.
-export async function api(path, { method = "GET", body, params, headers } = {}) {
+// A 401 sends the user to the sign-in page unless ``signIn`` is false (the sign-in page itself, or a
+// call where 401 means something else).
+export async function api(path, { method = "GET", body, params, headers, signIn = true } = {}) {
   let url = path;
   if (params) {
     const query = new URLSearchParams();
@@ -95,7 +144,9 @@ export async function api(path, { method = "GET", body, params, headers } = {}) 
     const text = query.toString();
     if (text) url += (url.includes("?") ? "&" : "?") + text;
   }
-  const init = { method, headers: { Accept: "application/json", ...headers } };
+  const init = {
+    method, credentials: "same-origin", headers: { Accept: "application/json", ...csrfHeaders(method), ...headers },
+  };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -114,25 +165,135 @@ export async function api(path, { method = "GET", body, params, headers } = {}) 
     data = null;
   }
   if (!response.ok) {
-    throw new ApiError(response.status, data?.error || "error", data?.message || `Request failed (${response.status}).`);
+    const error = new ApiError(response.status, data?.error || "error", data?.message || `Request failed (${response.status}).`);
+    if (response.status === 401 && signIn) {
+      error.signedOut = true;
+      goSignIn();
+    }
+    throw error;
   }
   return data;
 }
 
-// Header with the places a user goes.
-export function mountHeader(active) {
-  const link = (href, name, text) =>
-    h("a", { href, "aria-current": active === name ? "page" : null }, icon(name), h("span", {}, text));
+// ---- who is signed in ------------------------------------------------------------------------------
+
+export const ROLES = ["viewer", "editor", "admin"];
+export const ROLE_TEXT = {
+  viewer: "Viewer: sees photos, faces and people",
+  editor: "Editor: also uploads photos, names faces, edits people",
+  admin: "Admin: also manages models, users and the audit log",
+};
+
+// The role that decides what a page offers; an operator's admin key has no role, only the admin scope.
+export function roleOf(user) {
+  if (ROLES.includes(user?.role)) return user.role;
+  const scopes = user?.scopes || [];
+  if (scopes.includes("admin")) return "admin";
+  if (scopes.includes("edit")) return "editor";
+  return scopes.includes("read") ? "viewer" : null;
+}
+
+// At least ``role``? Roles are ordered viewer < editor < admin.
+export function hasRole(user, role) {
+  const own = roleOf(user);
+  return own !== null && ROLES.indexOf(own) >= ROLES.indexOf(role);
+}
+
+let mePromise = null;
+// GET /v1/auth/me, asked once per page.
+export function currentUser() {
+  if (!mePromise) mePromise = api("/v1/auth/me");
+  return mePromise;
+}
+
+export async function signOut() {
+  try {
+    await api("/v1/auth/logout", { method: "POST", signIn: false });
+  } catch (err) {
+    if (err.status !== 401) {
+      showError(err);
+      return;
+    }
+  }
+  leaving = true;
+  location.assign("/login.html");
+}
+
+function userMenu(user, active) {
+  const admin = hasRole(user, "admin");
+  const role = roleOf(user) || "";
+  const panel = h("div", { class: "menu", id: "user-menu", hidden: true },
+    h("div", { class: "menu-who" },
+      h("strong", {}, user.username || "?"),
+      h("span", { class: "muted small" }, ROLE_TEXT[role] || role)),
+    h("a", { href: "/account.html", "aria-current": active === "account" ? "page" : null }, icon("user"), "Account"),
+    admin ? h("a", { href: "/users.html", class: "narrow-only", "aria-current": active === "users" ? "page" : null }, icon("users"), "Users") : null,
+    admin ? h("a", { href: "/audit.html", class: "narrow-only", "aria-current": active === "audit" ? "page" : null }, icon("audit"), "Audit log") : null,
+    h("button", { type: "button", id: "sign-out", onclick: signOut }, icon("logout"), "Sign out"),
+  );
+  const button = h("button", {
+    type: "button", class: `user-btn${active === "account" ? " current" : ""}`, id: "user-button",
+    "aria-expanded": "false", "aria-controls": "user-menu", title: "Your account and signing out",
+  },
+  h("span", { class: "user-initials", "aria-hidden": "true", style: { background: avatarColour(user.username || "?") } },
+    initials(user.username || "?")),
+  h("span", { class: "user-name" }, user.username || "?"),
+  h("span", { class: `role-badge role-${role}` }, role),
+  icon("chevron"));
+  const box = h("div", { class: "usermenu" }, button, panel);
+  const show = (open) => {
+    panel.hidden = !open;
+    button.setAttribute("aria-expanded", String(open));
+  };
+  button.addEventListener("click", () => show(panel.hidden));
+  document.addEventListener("click", (event) => {
+    if (!panel.hidden && !box.contains(event.target)) show(false);
+  });
+  box.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !panel.hidden) {
+      show(false);
+      button.focus();
+    }
+  });
+  return box;
+}
+
+// Header with the places a user goes; the links that need a role appear once the user is known.
+// Resolves to the signed-in user (GET /v1/auth/me), or null when that could not be asked.
+export async function mountHeader(active) {
+  const link = (href, name, text, extra = {}) =>
+    h("a", { href, "aria-current": active === name ? "page" : null, ...extra }, icon(name), h("span", {}, text));
+  const nav = h("nav", { class: "nav", "aria-label": "Main" },
+    link("/", "photos", "Photos"),
+    link("/people.html", "people", "People"));
+  const slot = h("div", { class: "user-slot" });
   const header = h("header", { class: "topbar" },
     h("a", { class: "brand", href: "/" }, icon("logo"), h("span", {}, "Facetag")),
-    h("nav", { class: "nav", "aria-label": "Main" },
-      link("/", "photos", "Photos"),
-      link("/people.html", "people", "People"),
-      link("/upload.html", "upload", "Upload"),
-      link("/model.html", "model", "Model"),
-    ),
-  );
+    nav, slot);
   document.body.prepend(header);
+  let user = null;
+  try {
+    user = await currentUser();
+  } catch (err) {
+    showError(err);
+    return null;
+  }
+  document.body.dataset.role = roleOf(user) || "";
+  if (hasRole(user, "editor")) nav.append(link("/upload.html", "upload", "Upload"));
+  if (hasRole(user, "admin")) {
+    nav.append(
+      link("/model.html", "model", "Model"),
+      link("/users.html", "users", "Users", { class: "wide-only" }),
+      link("/audit.html", "audit", "Audit", { class: "wide-only" }));
+  }
+  slot.append(userMenu(user, active));
+  return user;
+}
+
+// A page only some roles may use: a short notice in place of its controls.
+export function roleNotice(text) {
+  return h("div", { class: "empty role-notice", id: "role-notice" }, icon("lock"), h("h2", {}, text),
+    h("p", {}, "Ask an admin if you need it."), h("a", { class: "button", href: "/" }, icon("photos"), "Go to photos"));
 }
 
 let toastBox = null;
@@ -157,24 +318,31 @@ export function toast(message, kind = "info", ms = 3800, action = null) {
 }
 
 export function showError(err) {
+  if (err instanceof ApiError && err.signedOut) return; // already on the way to the sign-in page
   toast(err instanceof Error ? err.message : String(err), "error", 6000);
 }
 
-// A modal question; resolves true when the user accepts.
-export function ask({ title, text, ok = "OK", danger = false, body = null }) {
+// A modal question; resolves true when the user accepts. ``ready()`` (checked on every input in the
+// dialog) keeps the OK button off until it is true, e.g. until a name is typed to confirm.
+export function ask({ title, text, ok = "OK", danger = false, body = null, ready = null, cancel = "Cancel" }) {
   return new Promise((resolve) => {
-    const dialog = h("dialog", { "aria-labelledby": "ask-title" });
+    const dialog = h("dialog", { "aria-labelledby": "ask-title", class: danger ? "danger-dialog" : null });
     const done = (answer) => {
       dialog.close();
       dialog.remove();
       resolve(answer);
     };
+    const okButton = h("button", {
+      type: "button", class: danger ? "danger solid" : "primary", disabled: ready ? !ready() : false,
+      onclick: () => done(true),
+    }, ok);
+    if (ready) dialog.addEventListener("input", () => { okButton.disabled = !ready(); });
     dialog.append(
       h("div", { class: "dlg-head" }, h("h2", { id: "ask-title" }, title)),
-      h("div", { class: "dlg-body" }, text ? h("p", { style: { margin: 0 } }, text) : null, body),
+      h("div", { class: "dlg-body" }, text ? h("p", { class: "flush" }, text) : null, body),
       h("div", { class: "dlg-foot" },
-        h("button", { type: "button", onclick: () => done(false) }, "Cancel"),
-        h("button", { type: "button", class: danger ? "danger solid" : "primary", onclick: () => done(true) }, ok),
+        cancel ? h("button", { type: "button", onclick: () => done(false) }, cancel) : null,
+        okButton,
       ),
     );
     dialog.addEventListener("cancel", (event) => {
@@ -309,7 +477,7 @@ export function searchQuery(state, { withPage = false } = {}) {
 }
 
 // A date field means the whole day where the user is.
-function localDay(value, end) {
+export function localDay(value, end) {
   if (!value) return undefined;
   const [y, m, d] = value.split("-").map(Number);
   return (end ? new Date(y, m - 1, d, 23, 59, 59, 999) : new Date(y, m - 1, d)).toISOString();

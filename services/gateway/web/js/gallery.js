@@ -152,7 +152,7 @@ function emptyState(state) {
   if (!filtered) {
     return h("div", { class: "empty" }, icon("photos"), h("h2", {}, "No photos yet"),
       h("p", {}, "Upload some photos and Facetag finds the faces in them."),
-      h("a", { class: "button primary", href: "/upload.html" }, icon("upload"), "Upload photos"));
+      h("a", { class: "button primary needs-editor", href: "/upload.html" }, icon("upload"), "Upload photos"));
   }
   const unknownNames = state.people.filter((n) => !people.some((p) => p.name.toLowerCase() === n.toLowerCase()));
   const why = unknownNames.length
@@ -215,7 +215,7 @@ async function render({ quiet = false } = {}) {
   const head = h("div", { class: "page-head" },
     h("h1", {}, state.people.length ? `Photos of ${state.people.join(" and ")}` : "Photos"),
     h("span", { class: "spacer" }),
-    h("a", { class: "button primary", href: "/upload.html" }, icon("upload"), "Upload"),
+    h("a", { class: "button primary needs-editor", href: "/upload.html" }, icon("upload"), "Upload"),
   );
   const count = h("p", { class: "result-line", id: "result-count" },
     page.total ? `${plural(page.total, "photo")}${page.total > PAGE_SIZE ? `, newest first` : ""}` : "");

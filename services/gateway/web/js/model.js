@@ -1,10 +1,9 @@
 // Model: the current model and its metrics, every version (with rollback), training with live progress,
-// and which version each classifier worker serves. Every call here needs the admin key.
+// and which version each classifier worker serves. Admins only: the server checks the session's role.
 import {
-  api, ApiError, ask, clear, formatDate, h, icon, mountHeader, plural, showError, toast,
+  api, ApiError, ask, clear, formatDate, h, hasRole, icon, mountHeader, plural, roleNotice, showError, toast,
 } from "./common.js";
 
-const KEY_STORE = "facetag.adminKey";
 const JOB_STORE = "facetag.trainJob";
 const JOB_POLL_MS = 700;
 const WORKERS_POLL_MS = 4000;
@@ -14,112 +13,10 @@ const state = {
   models: null, // GET /v1/admin/models
   workers: null, // GET /v1/admin/workers -> items
   job: null, // the training job shown in the Train panel
-  loadError: null, // an error other than a missing or wrong key
+  loadError: null, // why the page could not load
 };
 let jobTimer = null;
 let workersTimer = null;
-
-// ---- the admin key --------------------------------------------------------------------------------
-
-function storedKey() {
-  try {
-    return localStorage.getItem(KEY_STORE) || "";
-  } catch (err) {
-    return "";
-  }
-}
-
-function storeKey(key) {
-  try {
-    if (key) localStorage.setItem(KEY_STORE, key);
-    else localStorage.removeItem(KEY_STORE);
-  } catch (err) {
-    // Private windows may refuse storage; the key then lasts until the page is left.
-  }
-  memoryKey = key;
-}
-
-let memoryKey = storedKey();
-
-class NeedKey extends Error {
-  constructor(refused, message) {
-    super(message);
-    this.refused = refused; // true: a key was sent and the server said no
-  }
-}
-
-// An admin API call; a missing or refused key becomes NeedKey, which shows the key form.
-async function admin(path, options = {}) {
-  const headers = memoryKey ? { "X-Admin-Key": memoryKey } : {};
-  try {
-    return await api(path, { ...options, headers });
-  } catch (err) {
-    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
-      const refused = Boolean(memoryKey);
-      if (refused) storeKey("");
-      throw new NeedKey(refused, err.message);
-    }
-    throw err;
-  }
-}
-
-function keyForm(problem) {
-  const input = h("input", {
-    type: "password", id: "admin-key", name: "admin-key", autocomplete: "off", spellcheck: "false",
-    placeholder: "Paste the admin key", "aria-label": "Admin key", required: true,
-    "aria-describedby": problem ? "key-error" : "key-help",
-  });
-  const error = h("p", { class: "key-error", id: "key-error", role: "alert", hidden: !problem },
-    problem ? h("strong", {}, "That key was not accepted.") : null,
-    problem ? " " : null,
-    problem || "",
-    problem ? h("span", { class: "small", style: { display: "block", marginTop: ".2rem" } },
-      "Copy it again from the admin.key file, without spaces or line breaks.") : null);
-  const form = h("form", {
-    class: "key-form",
-    onsubmit: async (event) => {
-      event.preventDefault();
-      const key = input.value.trim();
-      if (!/^[\x21-\x7e]+$/.test(key)) {
-        clear(error, "An admin key is one word of letters, digits and punctuation, without spaces.");
-        error.hidden = false;
-        input.focus();
-        return;
-      }
-      storeKey(key);
-      const button = form.querySelector("button[type=submit]");
-      button.disabled = true;
-      await start();
-    },
-  },
-  h("div", { class: "key-row" }, input, h("button", { type: "submit", class: "primary" }, icon("key"), "Use key")),
-  error);
-  queueMicrotask(() => input.focus());
-  return h("section", { class: "panel key-panel", "aria-labelledby": "key-title" },
-    h("h2", { id: "key-title" }, "Admin key needed"),
-    h("p", { id: "key-help" },
-      "Training and switching models change what Facetag recognises for everyone, so this page asks for the admin key. ",
-      "When ", h("code", {}, "facetag serve"), " starts it prints where the key is: the file ",
-      h("code", {}, "admin.key"), " in its data folder (by default ", h("code", {}, "~/.local/share/facetag/admin.key"),
-      "). If the server was started with ", h("code", {}, "FACETAG_ADMIN_KEYS"), ", use one of those keys."),
-    form,
-    h("p", { class: "muted small" }, "The key is kept in this browser until you press “Forget key”."),
-  );
-}
-
-function forgetKey() {
-  storeKey("");
-  stopTimers();
-  state.models = null;
-  state.workers = null;
-  toast("The admin key is forgotten on this browser.");
-  showKeyForm(null);
-}
-
-function showKeyForm(problem) {
-  stopTimers();
-  clear(app, pageHead(false), keyForm(problem));
-}
 
 // ---- formatting -----------------------------------------------------------------------------------
 
@@ -141,13 +38,10 @@ function currentManifest() {
 
 // ---- panels ---------------------------------------------------------------------------------------
 
-function pageHead(withKey) {
+function pageHead() {
   return h("div", { class: "page-head" },
     h("h1", {}, "Model"),
     h("span", { class: "muted" }, "What Facetag learned from the names people gave"),
-    h("span", { class: "spacer" }),
-    withKey ? h("button", { type: "button", class: "ghost", id: "forget-key", onclick: forgetKey, title: "Remove the admin key from this browser" },
-      icon("key"), "Forget key") : null,
   );
 }
 
@@ -372,12 +266,12 @@ function workersPanel() {
 
 function render() {
   if (state.loadError) {
-    clear(app, pageHead(Boolean(memoryKey)),
+    clear(app, pageHead(),
       h("div", { class: "banner error" }, h("span", {}, state.loadError),
         h("button", { type: "button", onclick: start }, "Try again")));
     return;
   }
-  clear(app, pageHead(true),
+  clear(app, pageHead(),
     h("div", { class: "model-layout" },
       h("div", { class: "model-col" }, currentPanel(), trainPanel()),
       h("div", { class: "model-col" }, versionsPanel(), workersPanel())));
@@ -390,21 +284,13 @@ function renderPanel(id, build) {
 
 // ---- actions --------------------------------------------------------------------------------------
 
-async function handle(err) {
-  if (err instanceof NeedKey) {
-    showKeyForm(err.refused ? err.message : null);
-    return;
-  }
-  showError(err);
-}
-
 async function train(force) {
   await startJob("/v1/admin/train", { force });
 }
 
 async function startJob(path, body = undefined) {
   try {
-    const job = await admin(path, { method: "POST", body });
+    const job = await api(path, { method: "POST", body });
     state.job = job;
     try {
       sessionStorage.setItem(JOB_STORE, job.id);
@@ -415,7 +301,7 @@ async function startJob(path, body = undefined) {
     followJob(job.id);
   } catch (err) {
     renderPanel("train", trainPanel);
-    await handle(err);
+    showError(err);
   }
 }
 
@@ -457,24 +343,24 @@ async function makeCurrent(manifest) {
   });
   if (!ok) return;
   try {
-    await admin("/v1/admin/models/current", {
+    await api("/v1/admin/models/current", {
       method: "PUT", body: { version: manifest.version, reason: "chosen on the Model page" },
     });
     toast(`${manifest.version} is now the current model.`);
     if (state.job && (state.job.state === "done" || state.job.state === "failed")) state.job = null; // its outcome is history now
     await refresh();
   } catch (err) {
-    await handle(err);
+    showError(err);
   }
 }
 
 async function loadWorkers() {
   try {
-    state.workers = (await admin("/v1/admin/workers")).items;
+    state.workers = (await api("/v1/admin/workers")).items;
     renderPanel("workers", workersPanel);
   } catch (err) {
-    if (err instanceof NeedKey) {
-      await handle(err);
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+      showError(err); // signed out, or no longer an admin: stop asking
       return false;
     }
     // A passing failure: keep showing what we had.
@@ -498,14 +384,11 @@ function scheduleWorkers() {
 // Everything again: the models, then the workers.
 async function refresh() {
   try {
-    state.models = await admin("/v1/admin/models");
-    state.workers = (await admin("/v1/admin/workers")).items;
+    state.models = await api("/v1/admin/models");
+    state.workers = (await api("/v1/admin/workers")).items;
     state.loadError = null;
   } catch (err) {
-    if (err instanceof NeedKey) {
-      await handle(err);
-      return false;
-    }
+    if (err instanceof ApiError && err.signedOut) return false;
     state.loadError = err.message;
   }
   render();
@@ -525,5 +408,14 @@ async function start() {
   if (running && !state.job) followJob(running);
 }
 
-mountHeader("model");
-start();
+async function main() {
+  const user = await mountHeader("model");
+  if (!user) return;
+  if (!hasRole(user, "admin")) {
+    clear(app, pageHead(), roleNotice("Only admins can manage models"));
+    return;
+  }
+  await start();
+}
+
+main();

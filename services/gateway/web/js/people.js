@@ -1,10 +1,14 @@
 // People: everyone with a face, their counts; add, rename, merge, delete; see and fix their faces.
+// Editors and admins can keep someone from ever being tagged automatically; admins can export all that is
+// kept about a person, or erase them. The server decides who may do what; a refusal shows its message.
 import {
-  api, ApiError, ask, avatarColour, clear, faceLabel, h, icon, imgOr, initials, mountHeader, plural, showError, toast,
+  api, ApiError, ask, avatarColour, clear, faceLabel, h, hasRole, icon, imgOr, initials, mountHeader, plural, showError,
+  toast,
 } from "./common.js";
 
 const FACES_PAGE = 60;
 const app = document.getElementById("app");
+let user = null; // who is signed in (GET /v1/auth/me)
 let people = [];
 let filter = "";
 let renaming = null; // id of the person whose name is being edited
@@ -135,6 +139,120 @@ function renameForm(person) {
   return form;
 }
 
+async function setNeverTag(person, on, box) {
+  try {
+    await api(`/v1/people/${encodeURIComponent(person.id)}`, { method: "PATCH", body: { never_tag: on } });
+    person.never_tag = on;
+    toast(on ? `${person.name} will never be tagged automatically` : `The model may tag ${person.name} again`);
+    await reload();
+  } catch (err) {
+    box.checked = !on;
+    showError(err);
+  }
+}
+
+function neverTagToggle(person) {
+  const id = `never-tag-${person.id}`;
+  const box = h("input", { type: "checkbox", id, checked: Boolean(person.never_tag) });
+  box.addEventListener("change", () => setNeverTag(person, box.checked, box));
+  return h("label", {
+    class: "check never-tag", for: id,
+    title: "The model never names this person on its own; only people do. Faces it named before become unknown.",
+  }, box, h("span", {}, "Never tag automatically"));
+}
+
+function exportDialog(person) {
+  const href = `/v1/people/${encodeURIComponent(person.id)}/export`;
+  const dialog = h("dialog", { "aria-labelledby": "export-title" });
+  const close = () => dialog.close();
+  dialog.append(
+    h("div", { class: "dlg-head" }, h("h2", { id: "export-title" }, `Export ${person.name}`)),
+    h("div", { class: "dlg-body" },
+      h("p", { class: "flush" },
+        `A zip of everything Facetag keeps about ${person.name}: their name, each face named as them with its `
+        + "photo and where on it, and their face chips. Use it to answer someone who asks what is stored about them."),
+      h("p", { class: "muted small" }, "The download is recorded in the audit log.")),
+    h("div", { class: "dlg-foot" },
+      h("button", { type: "button", onclick: close }, "Cancel"),
+      h("a", { class: "button primary", id: "export-download", href, download: "", onclick: () => setTimeout(close, 0) },
+        icon("download"), "Download zip")),
+  );
+  dialog.addEventListener("close", () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+}
+
+function listOrNone(items) {
+  if (!Array.isArray(items) || !items.length) return "none";
+  return items.map((item) => (typeof item === "string" ? item : JSON.stringify(item))).join(", ");
+}
+
+async function erase(person) {
+  const typed = h("input", {
+    type: "text", id: "erase-confirm", autocomplete: "off", spellcheck: "false", "aria-describedby": "erase-what",
+  });
+  const ok = await ask({
+    title: `Erase ${person.name}?`,
+    danger: true,
+    ok: "Erase for good",
+    body: h("div", { class: "stack" },
+      h("div", { class: "banner error flush", id: "erase-what" },
+        h("div", {},
+          h("strong", {}, "This cannot be undone. "),
+          `Every face named ${person.name} is removed with its face chip, ${person.name} is taken out of every `
+          + "training set, and every model that learned them is withdrawn; a new model is then trained without them. "
+          + "The photos stay, without these faces.")),
+      h("label", { class: "field", for: "erase-confirm" }, `Type ${person.name} to confirm`),
+      typed),
+    ready: () => typed.value.trim() === person.name,
+  });
+  if (!ok) return;
+  let report;
+  try {
+    report = await api(`/v1/people/${encodeURIComponent(person.id)}/erase`, { method: "POST" });
+  } catch (err) {
+    showError(err);
+    return;
+  }
+  await reload();
+  const leftovers = Array.isArray(report.leftovers) ? report.leftovers : [];
+  await ask({
+    title: `${report.name || person.name} is erased`,
+    cancel: null,
+    ok: "Done",
+    body: h("div", { class: "stack", id: "erase-report" },
+      h("dl", { class: "facts" },
+        h("dt", {}, "Faces removed"), h("dd", {}, String(report.faces_removed ?? 0)),
+        h("dt", {}, "Face chips removed"), h("dd", {}, String(report.chips_removed ?? 0)),
+        h("dt", {}, "Photos affected"), h("dd", {}, String(report.images_affected ?? 0)),
+        h("dt", {}, "Training sets rewritten"), h("dd", {}, listOrNone(report.datasets_rewritten)),
+        h("dt", {}, "Models withdrawn"), h("dd", {}, listOrNone(report.models_withdrawn))),
+      report.retrain_job_id
+        ? h("p", { class: "flush" }, "A new model is being trained without them. ",
+          h("a", { href: "/model.html" }, "Follow it on the Model page"), ".")
+        : null,
+      leftovers.length
+        ? h("div", { class: "banner warn flush", id: "erase-leftovers" },
+          h("div", {}, h("strong", {}, "Some traces could not be removed yet: "), listOrNone(leftovers)))
+        : h("p", { class: "muted small flush" }, "Nothing of them is left."),
+    ),
+  });
+}
+
+function personOptions(person) {
+  const editor = hasRole(user, "editor");
+  const admin = hasRole(user, "admin");
+  if (!editor && !person.never_tag) return null;
+  return h("div", { class: "person-options" },
+    editor ? neverTagToggle(person) : h("span", { class: "chip unknown", title: "The model never names this person on its own" },
+      "Never tagged automatically"),
+    admin ? h("button", { type: "button", onclick: () => exportDialog(person), "aria-label": `Export ${person.name}`, title: `Download everything kept about ${person.name}` },
+      icon("download"), "Export…") : null,
+    admin ? h("button", { type: "button", class: "danger", onclick: () => erase(person), "aria-label": `Erase ${person.name}`, title: `Erase ${person.name} everywhere` },
+      icon("eraser"), "Erase…") : null,
+  );
+}
+
 function personCard(person) {
   const editing = renaming === person.id;
   return h("article", { class: "person", "data-person-id": person.id },
@@ -154,6 +272,7 @@ function personCard(person) {
         title: `Delete ${person.name}`,
       }, icon("trash")),
     ),
+    personOptions(person),
   );
 }
 
@@ -230,7 +349,7 @@ async function showFaces(person) {
 
 // Once faces have names, point to the Model page, where training turns them into recognition.
 function teachHint() {
-  if (!people.some((p) => p.face_count > 0)) return null;
+  if (!hasRole(user, "admin") || !people.some((p) => p.face_count > 0)) return null;
   return h("div", { class: "teach-hint", id: "teach-hint" },
     icon("model"),
     h("span", {}, "Named some faces? Teach the model, so it recognises these people in new photos."),
@@ -284,5 +403,18 @@ function render() {
   if (focusFilter) app.querySelector("#people-filter")?.focus();
 }
 
-mountHeader("people");
-reload();
+async function main() {
+  // Who is signed in decides which controls the cards show: ask both at once, draw once.
+  const [me, list] = await Promise.all([
+    mountHeader("people"),
+    api("/v1/people").catch((err) => {
+      showError(err);
+      return [];
+    }),
+  ]);
+  user = me;
+  people = list;
+  render();
+}
+
+main();

@@ -1,5 +1,7 @@
 // Upload: several photos at once, progress per file, then live status until each one is done.
-import { STATUS_TEXT, UNFINISHED, api, clear, formatBytes, h, icon, mountHeader, plural } from "./common.js";
+import {
+  STATUS_TEXT, UNFINISHED, api, clear, csrfHeaders, goSignIn, h, hasRole, icon, mountHeader, plural, roleNotice, toast,
+} from "./common.js";
 
 const PARALLEL = 2; // uploads at a time; the rest wait their turn
 const POLL_MS = 1200;
@@ -7,6 +9,7 @@ const app = document.getElementById("app");
 const items = []; // {file, row, state: waiting|uploading|processing|done|failed|duplicate, image}
 let active = 0;
 let pollTimer = null;
+let refusedShown = false; // the server's "not allowed" message is shown once, not once per photo
 
 function row(item) {
   const preview = item.file.type.startsWith("image/") && item.file.size < 40 * 1024 * 1024
@@ -67,6 +70,7 @@ function send(item) {
   const xhr = new XMLHttpRequest();
   xhr.open("POST", "/v1/images");
   xhr.setRequestHeader("Accept", "application/json");
+  for (const [name, value] of Object.entries(csrfHeaders("POST"))) xhr.setRequestHeader(name, value);
   xhr.upload.addEventListener("progress", (event) => {
     if (!event.lengthComputable) return;
     const part = event.loaded / event.total;
@@ -84,7 +88,15 @@ function send(item) {
       item.image = body;
       item.duplicate = xhr.status === 200;
       showImage(item);
+    } else if (xhr.status === 401) {
+      item.state = "failed";
+      show(item, "Not uploaded: you are signed out", { progress: 1, kind: "failed" });
+      goSignIn();
     } else {
+      if (xhr.status === 403 && !refusedShown) {
+        refusedShown = true;
+        toast(body?.message || "You may not upload photos.", "error", 6000);
+      }
       item.state = "failed";
       show(item, body?.message || `Upload failed (${xhr.status})`, { progress: 1, kind: "failed" });
     }
@@ -202,5 +214,14 @@ window.addEventListener("beforeunload", (event) => {
   if (items.some((i) => i.state === "uploading" || i.state === "waiting")) event.preventDefault();
 });
 
-mountHeader("upload");
-render();
+async function main() {
+  const user = await mountHeader("upload");
+  if (user && !hasRole(user, "editor")) {
+    clear(app, h("div", { class: "page-head" }, h("h1", {}, "Upload photos")),
+      roleNotice("Only editors and admins can upload photos"));
+    return;
+  }
+  render();
+}
+
+main();
