@@ -6,6 +6,7 @@ Import the fixtures into a conftest.py (``from service_fixtures import embedded_
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -51,11 +52,16 @@ def start_facetag(name: str, args: list[str], env: dict[str, str], log_dir: Path
 
 
 def base_env(data_dir: Path, **settings: str | int | float) -> dict[str, str]:
+    """The environment of a Facetag under test; it always has an admin key (FACETAG_ADMIN_KEYS)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACETAG_") or k.startswith("FACETAG_REQUIRE")}
     env["FACETAG_DATA_DIR"] = str(data_dir)
     env["FACETAG_LOG_LEVEL"] = "INFO"
+    env["FACETAG_ADMIN_KEYS"] = secrets.token_urlsafe(24)
     env.update({f"FACETAG_{k.upper()}": str(v) for k, v in settings.items()})
     return env
+
+
+ROLE_PASSWORD = "a long test password"
 
 
 @dataclass
@@ -68,9 +74,32 @@ class Service:
     env: dict[str, str]  # what its processes were started with
     processes: list[FacetagProcess] = field(default_factory=list)
     client: httpx.Client = field(init=False)
+    accounts: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.client = httpx.Client(base_url=self.url, timeout=60)
+        # Signed in with the operator's admin key, as a script would be.
+        self.client = httpx.Client(base_url=self.url, timeout=60, headers={"Authorization": f"Bearer {self.admin_key}"})
+
+    @property
+    def admin_key(self) -> str:
+        return self.env["FACETAG_ADMIN_KEYS"].split(",")[0].strip()
+
+    def account(self, role: str) -> tuple[str, str]:
+        """Username and password of a user with this role, made through the admin API the first time."""
+        if role not in self.accounts:
+            username = f"{role}-{secrets.token_hex(3)}"
+            response = self.client.post("/v1/admin/users", json={"username": username, "password": ROLE_PASSWORD,
+                                                                  "role": role})
+            assert response.status_code == 201, response.text
+            self.accounts[role] = (username, ROLE_PASSWORD)
+        return self.accounts[role]
+
+    def token(self, role: str, scopes: list[str]) -> str:
+        """A new personal API token with these scopes, of the user with this role."""
+        username, _ = self.account(role)
+        response = self.client.post("/v1/tokens", json={"name": "tests", "scopes": scopes, "for_user": username})
+        assert response.status_code == 201, response.text
+        return str(response.json()["token"])
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name} ---\n{tail(p.log)}" for p in self.processes)

@@ -72,6 +72,8 @@ class TokenIn(_Strict):
     name: str = Field(min_length=1, max_length=100, description="What the token is for, e.g. 'phone uploader'.")
     scopes: list[Scope] = Field(min_length=1, max_length=4)
     expires_in_days: int | None = Field(90, ge=1, le=3650, description="None: never expires.")
+    for_user: str | None = Field(None, max_length=64, description="Admins: make the token for this username "
+                                 "(an admin key, which belongs to no user, must say whose token it is).")
 
 
 class TokenOut(BaseModel):

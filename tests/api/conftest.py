@@ -17,12 +17,15 @@ from services.core.settings import Settings
 from services.gateway import app as gateway_app
 from services.gateway.routes import image_edits, images
 
+API_KEY = "api-tests-admin-key"
+
 
 @pytest.fixture
 def api(catalog_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
-    settings = Settings(data_dir=tmp_path / "data", catalog_url=catalog_url, blob_url="", broker_url="")
+    settings = Settings(data_dir=tmp_path / "data", catalog_url=catalog_url, blob_url="", broker_url="",
+                        admin_keys=API_KEY)
     app = gateway_app.create_app(settings)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://localhost", headers={"Authorization": f"Bearer {API_KEY}"}) as client:
         api = Api(client)
 
         def record(_celery: object, task: str, *args: object) -> None:

@@ -28,12 +28,17 @@ class Pages:
         self.errors: list[str] = []
         self.contexts: list[Any] = []
 
-    def open(self, path: str = "/", *, phone: bool = False) -> Any:
+    def open(self, path: str = "/", *, phone: bool = False, role: str | None = "admin") -> Any:
+        """A page in a new browser context, signed in as a user with ``role`` (None: signed out)."""
         context = self.browser.new_context(
             base_url=self.service.url, viewport=PHONE if phone else DESKTOP, is_mobile=phone, has_touch=phone,
         )
         context.set_default_timeout(20_000)
         self.contexts.append(context)
+        if role is not None:
+            username, password = self.service.account(role)
+            signed_in = context.request.post("/v1/auth/login", data={"username": username, "password": password})
+            assert signed_in.status == 200, signed_in.text()
         page = context.new_page()
         page.on("pageerror", lambda error: self.errors.append(f"{page.url}: {error}"))
         page.on("dialog", lambda dialog: (self.errors.append(f"unexpected dialog: {dialog.message}"), dialog.dismiss()))

@@ -1,13 +1,13 @@
-"""The Model page: the admin key (asked for, refused, kept, forgotten), training with live progress,
-versions with rollback, the classifier worker's model, at desktop and phone width; and the People page's
-hint that leads there."""
+"""The Model page: for admins only (signed in; no key to paste), training with live progress, versions with
+rollback, the classifier worker's model, at desktop and phone width; and the People page's hint that leads
+there."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
+import httpx
 import pytest
 from browser_helpers import Pages, faces, no_horizontal_scroll, photo_id
 from playwright.sync_api import expect
@@ -44,15 +44,16 @@ def _name_faces(service: Service, facedata: Path) -> None:
         assert named == PHOTOS_EACH, f"too few photos of {folder} with one face"
 
 
-def _enter_key(page: Any, key: str) -> None:
-    page.locator("#admin-key").fill(key)
-    page.get_by_role("button", name="Use key").click()
-
-
 def test_train_and_roll_back_from_the_model_page(pages: Pages, facedata: Path) -> None:
     service = pages.service
     _name_faces(service, facedata)
-    assert service.client.get("/v1/admin/models").status_code == 401
+    assert httpx.get(f"{service.url}/v1/admin/models", timeout=30).status_code == 401  # not signed in
+
+    # An editor is told the page is for admins, and gets no controls.
+    editor = pages.open("/model.html", role="editor")
+    expect(editor.locator("#role-notice")).to_contain_text("Only admins can manage models")
+    expect(editor.get_by_role("button", name="Train now")).to_have_count(0)
+    expect(editor.locator("header nav").get_by_role("link", name="Model")).to_have_count(0)
 
     # The People page points the way once faces have names.
     people = pages.open("/people.html")
@@ -62,21 +63,9 @@ def test_train_and_roll_back_from_the_model_page(pages: Pages, facedata: Path) -
     expect(people).to_have_url(f"{service.url}/model.html")
     page = people
     expect(page.locator("header nav a[aria-current=page]")).to_have_text("Model")
-
-    # Asked for the key, with where to find it; a wrong one is refused out loud and not kept.
-    ask = page.locator(".key-panel")
-    expect(ask).to_contain_text("Admin key needed")
-    expect(ask).to_contain_text("admin.key")
-    pages.shot(page, "model-key-desktop")
-    _enter_key(page, "not-the-key")
-    expect(page.locator("#key-error")).to_be_visible()
-    expect(page.locator("#key-error")).to_contain_text("That key was not accepted")
-    assert page.evaluate("localStorage.getItem('facetag.adminKey')") is None
-    pages.shot(page, "model-key-wrong-desktop")
-
-    _enter_key(page, KEY)
     expect(page.locator("#current")).to_contain_text("No model yet")
-    assert page.evaluate("localStorage.getItem('facetag.adminKey')") == KEY
+    expect(page.locator("#admin-key")).to_have_count(0)
+    pages.shot(page, "model-empty-desktop")
 
     # Train: live progress, then the outcome; v1 becomes current and the classifier serves it.
     page.get_by_role("button", name="Train now").click()
@@ -112,17 +101,8 @@ def test_train_and_roll_back_from_the_model_page(pages: Pages, facedata: Path) -
     assert current["version"] == "v1"
     pages.shot(page, "model-rolled-back-desktop")
 
-    # Forget the key: asked again.
-    page.get_by_role("button", name="Forget key").click()
-    expect(page.locator("#admin-key")).to_be_visible()
-    assert page.evaluate("localStorage.getItem('facetag.adminKey')") is None
-
     # At phone width: the same page, nothing wider than the screen.
     phone = pages.open("/model.html", phone=True)
-    expect(phone.locator("#admin-key")).to_be_visible()
-    assert no_horizontal_scroll(phone)
-    pages.shot(phone, "model-key-phone")
-    _enter_key(phone, KEY)
     expect(phone.locator("#current-version")).to_have_text("v1")
     expect(phone.get_by_role("button", name="Make v2 current")).to_be_visible()
     expect(phone.get_by_role("button", name="Train now")).to_be_visible()

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from services.core.access.store import AccessStore
 from services.core.blobs import BlobStore, open_blobs
-from services.core.catalog import Catalog, open_catalog
+from services.core.catalog import Catalog, open_access, open_catalog
 
 BLOB_STORES = ["local", pytest.param("s3", marks=pytest.mark.servers)]
 
@@ -22,6 +23,17 @@ BLOB_STORES = ["local", pytest.param("s3", marks=pytest.mark.servers)]
 @pytest.fixture
 async def catalog(catalog_url: str) -> AsyncIterator[Catalog]:
     store = open_catalog(catalog_url)
+    await store.connect()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def access(catalog_url: str) -> AsyncIterator[AccessStore]:
+    """The access store (users, sessions, tokens, throttles, audit) beside the catalog at ``catalog_url``."""
+    store = open_access(catalog_url)
     await store.connect()
     try:
         yield store

@@ -16,7 +16,9 @@ LIMIT = 200_000
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(data_dir=tmp_path, max_upload_bytes=LIMIT))) as c:
+    settings = Settings(data_dir=tmp_path, max_upload_bytes=LIMIT, admin_keys="limits-key")
+    with TestClient(create_app(settings), base_url="http://localhost",
+                    headers={"Authorization": "Bearer limits-key"}) as c:
         yield c
 
 

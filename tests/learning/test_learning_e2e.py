@@ -134,18 +134,24 @@ def _wait_retagged(service: Service, version: str, timeout: float = 150) -> int:
 
 
 def test_admin_endpoints_need_the_key(learning_service: Service) -> None:
-    client = learning_service.client
-    assert client.get("/v1/admin/models").status_code == 401
-    response = client.post("/v1/admin/train", headers={"X-Admin-Key": "wrong"})
-    assert response.status_code == 403 and response.json()["message"]
-    assert client.get("/v1/admin/models", headers=ADMIN).json()["current"] is None
+    with httpx.Client(base_url=learning_service.url) as anonymous:
+        assert anonymous.get("/v1/admin/models").status_code == 401
+        response = anonymous.post("/v1/admin/train", headers={"X-Admin-Key": "wrong"})
+        assert response.status_code == 401 and response.json()["message"]
+    assert learning_service.client.get("/v1/admin/models", headers=ADMIN).json()["current"] is None
 
 
 def test_import_a_folder_per_person(learning_service: Service, facedata: Path, state: dict[str, Any]) -> None:
+    command = [sys.executable, "-m", "services.core.cli", "import", str(facedata / "celeb5" / "train"),
+               "--url", learning_service.url, "--no-progress"]
     env = base_env(learning_service.data_dir)
-    result = subprocess.run([sys.executable, "-m", "services.core.cli", "import", str(facedata / "celeb5" / "train"),
-                             "--url", learning_service.url, "--no-progress"], env=env, cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=600)
+    refused = subprocess.run(command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "FACETAG_API_TOKEN" in refused.stderr, refused.stderr
+    viewer = {**env, "FACETAG_API_TOKEN": learning_service.token("viewer", ["read"])}
+    refused = subprocess.run(command, env=viewer, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "images:write and edit" in refused.stderr, refused.stderr
+    env["FACETAG_API_TOKEN"] = learning_service.token("editor", ["images:write", "edit"])
+    result = subprocess.run(command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "photo(s) of 5 people" in out and "no face found in" not in out, out
@@ -155,9 +161,7 @@ def test_import_a_folder_per_person(learning_service: Service, facedata: Path, s
     people = {p["name"] for p in learning_service.client.get("/v1/people").json()}
     assert people >= {"ben_afflek", "elton_john", "jerry_seinfeld", "madonna", "mindy_kaling"}
     # Again: nothing new, nothing breaks.
-    again = subprocess.run([sys.executable, "-m", "services.core.cli", "import", str(facedata / "celeb5" / "train"),
-                            "--url", learning_service.url, "--no-progress"], env=env, cwd=REPO_ROOT,
-                           capture_output=True, text=True, timeout=600)
+    again = subprocess.run(command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and f"already named before: {named}" in again.stdout, again.stdout
 
 

@@ -14,8 +14,7 @@ import pytest
 from learning_data import faces_of, people_centres
 
 from services.core import registry as reg
-from services.core.blobs import open_blobs
-from services.core.catalog import Catalog, open_catalog
+from services.core.catalog import Catalog
 from services.core.domain import Box, FaceRecord, ImageRecord, JobState, utcnow
 from services.core.errors import InvalidInput
 from services.core.image_codec import decode_png, encode_png
@@ -35,13 +34,11 @@ async def trainer(tmp_path: Path) -> AsyncIterator[Trainer]:
     # The trainer's mechanics on dlib's network: 128-D descriptors and 150 px chips, as these faces have.
     settings = Settings(data_dir=tmp_path / "data", execution_provider="cpu", descriptor="dlib")
     ctx = WorkerContext(settings)
-    catalog = open_catalog(settings.catalog_url)
-    await catalog.connect()
-    ctx._stores = Stores(catalog=catalog, blobs=open_blobs(settings.blob_url))
+    ctx._stores = await Stores.open(settings)
     try:
         yield Trainer(ctx, make_celery(settings))
     finally:
-        await catalog.close()
+        await ctx._stores.close()
         ctx.loop.close()
 
 

@@ -67,7 +67,8 @@ def library(tmp_path_factory: pytest.TempPathFactory, facedata: Path) -> Iterato
     service = next(old)
     try:
         result = subprocess.run([sys.executable, "-m", "services.core.cli", "import", str(folder), "--url",
-                                 service.url, "--no-progress"], env=base_env(service.data_dir), cwd=REPO_ROOT,
+                                 service.url, "--no-progress"], cwd=REPO_ROOT,
+                                env={**base_env(service.data_dir), "FACETAG_API_TOKEN": service.admin_key},
                                 capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stdout + result.stderr
         job = _job(service, "/v1/admin/train")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request, Response
 
 from services.core.access.model import Scope
-from services.core.errors import NotFound
+from services.core.errors import InvalidInput, NotFound
 from services.gateway.access_schemas import NewTokenOut, TokenIn, TokenOut
 from services.gateway.deps import StoresDep
-from services.gateway.routes.auth import AccountsDep, session_user
+from services.gateway.errors import ApiError
+from services.gateway.routes.auth import AccountsDep, signed_in
 from services.gateway.schemas import ErrorOut
 from services.gateway.security.audit import audit
 from services.gateway.security.policy import Policy, allow
@@ -21,8 +22,8 @@ _ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorOut} for cod
 async def list_tokens(request: Request, stores: StoresDep,
                       everyone: bool = Query(False, alias="all", description="Admins: every user's tokens.")
                       ) -> list[TokenOut]:
-    principal = session_user(request)
-    show_all = everyone and Scope.admin in principal.scopes
+    principal = signed_in(request)
+    show_all = (everyone or principal.user_id is None) and Scope.admin in principal.scopes
     names = {user.id: user.username for user in await stores.access.list_users()}
     tokens = await stores.access.list_tokens(None if show_all else principal.user_id)
     return [TokenOut.of(token, names.get(token.user_id, "?")) for token in tokens]
@@ -31,9 +32,15 @@ async def list_tokens(request: Request, stores: StoresDep,
 @router.post("", status_code=201, response_model=NewTokenOut, responses=_ERRORS,
              summary="Create a token; its secret is in the answer and never shown again")
 async def create_token(body: TokenIn, request: Request, accounts: AccountsDep) -> NewTokenOut:
-    principal = session_user(request)
-    assert principal.user_id is not None
-    user = await accounts.user(principal.user_id)
+    principal = signed_in(request)
+    if body.for_user is not None:
+        if Scope.admin not in principal.scopes:
+            raise ApiError(403, "Only admins can make tokens for someone else (for_user).")
+        user = await accounts.user_named(body.for_user)
+    elif principal.user_id is None:
+        raise InvalidInput("An admin key belongs to no user: say whose token this is with for_user.")
+    else:
+        user = await accounts.user(principal.user_id)
     secret, token = await accounts.create_token(user, body.name, body.scopes, body.expires_in_days)
     await audit(request, "token.create", "token", token.id,
                 after={"name": token.name, "scopes": token.scopes, "owner": user.username})
@@ -43,7 +50,7 @@ async def create_token(body: TokenIn, request: Request, accounts: AccountsDep) -
 @router.delete("/{token_id}", status_code=204, response_class=Response, responses=_ERRORS,
                summary="Revoke a token (yours; admins: anyone's)")
 async def revoke_token(token_id: str, request: Request, stores: StoresDep) -> Response:
-    principal = session_user(request)
+    principal = signed_in(request)
     token = await stores.access.get_token(token_id)
     if token is None or (token.user_id != principal.user_id and Scope.admin not in principal.scopes):
         raise NotFound(f"No token with id {token_id!r} of yours.")

@@ -65,7 +65,9 @@ async def identify(conn: HTTPConnection, accounts: Accounts, settings: Settings)
             return Principal(name="admin-key", via="admin-key", scopes=frozenset(Scope))
         found = await accounts.token_of(secret)
         if found is None:
-            raise BadCredential("This API token is not valid: it was revoked, has expired, or is mistyped.")
+            keys = "" if settings.admin_key_set else " (No admin keys are set on this server: FACETAG_ADMIN_KEYS.)"
+            raise BadCredential(f"This API token or key is not valid: it was revoked, has expired, or is "
+                                f"mistyped.{keys}")
         token, user = found
         # A token never grants more than its owner's role has now.
         scopes = expand(frozenset(token.scopes)) & expand(ROLE_SCOPES[user.role])

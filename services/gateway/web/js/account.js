@@ -61,7 +61,7 @@ function passwordPanel() {
         form.reset();
         toast("Password changed. You are signed out of every other browser.");
       } catch (err) {
-        say(err.message);
+        if (!err.signedOut) say(err.message);
       }
       button.disabled = false;
     },
@@ -182,7 +182,7 @@ function tokenForm() {
         document.getElementById("new-token")?.focus();
         document.getElementById("new-token")?.select();
       } catch (err) {
-        say(err.message);
+        if (!err.signedOut) say(err.message);
       }
       button.disabled = false;
     },
@@ -251,8 +251,11 @@ function scopeChips(scopes) {
   return (scopes || []).map((s) => h("span", { class: `chip scope ${s === "admin" ? "admin" : ""}`, title: s }, SCOPE_TEXT[s] || s));
 }
 
+// A day is enough in the table; the exact time is in the tooltip.
 function when(iso, never = "—") {
-  return iso ? h("time", { datetime: iso, title: iso }, formatDate(iso)) : never;
+  if (!iso) return never;
+  const day = new Date(iso).toLocaleDateString(undefined, { dateStyle: "medium" });
+  return h("time", { datetime: iso, title: formatDate(iso) }, day);
 }
 
 function tokenTable() {

@@ -96,7 +96,7 @@ function changeView(before, after) {
     let value;
     if (both) value = [h("del", {}, shortText(b[key])), " → ", h("ins", {}, shortText(a[key]))];
     else if (isObject(after)) value = h("ins", {}, shortText(a[key]));
-    else value = [h("del", {}, shortText(b[key])), h("span", { class: "muted" }, " (before)")];
+    else value = [h("span", { class: "muted" }, "was "), h("span", { class: "was" }, shortText(b[key]))];
     return h("div", { class: "change-line" }, h("span", { class: "change-key" }, key.replace(/_/g, " ")), ": ", value);
   }));
 }

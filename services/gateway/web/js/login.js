@@ -1,6 +1,6 @@
 // Sign in: a username and a password, then on to the page that sent the user here (only ever a page
 // of this site: a ``next`` that leads anywhere else leads to the photos instead).
-import { ApiError, api, clear, h } from "./common.js";
+import { ApiError, api, clear, csrfToken, h } from "./common.js";
 
 const form = document.getElementById("login-form");
 const username = document.getElementById("username");
@@ -57,6 +57,7 @@ form.addEventListener("submit", async (event) => {
 
 // Already signed in (e.g. came back with the back button): say so, and offer the way on.
 async function who() {
+  if (!csrfToken()) return; // set together with the session cookie: without it, nobody is signed in here
   let user;
   try {
     user = await api("/v1/auth/me", { signIn: false });

@@ -1,6 +1,6 @@
 // Upload: several photos at once, progress per file, then live status until each one is done.
 import {
-  STATUS_TEXT, UNFINISHED, api, clear, csrfHeaders, goSignIn, h, hasRole, icon, mountHeader, plural, roleNotice, toast,
+  STATUS_TEXT, api, clear, csrfHeaders, goSignIn, h, hasRole, icon, mountHeader, plural, roleNotice, toast,
 } from "./common.js";
 
 const PARALLEL = 2; // uploads at a time; the rest wait their turn

@@ -162,7 +162,7 @@ function addForm() {
         password.type = "password";
         await load();
       } catch (err) {
-        say(err.message);
+        if (!err.signedOut) say(err.message);
       }
       button.disabled = false;
     },
