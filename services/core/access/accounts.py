@@ -125,7 +125,7 @@ class Accounts:
                                 retry_after=locked)
         user = await self.store.find_user(username)
         known_hash = user.password_hash if user else None
-        if await asyncio.to_thread(secrets.verify_password, known_hash, password[:MAX_PASSWORD]):
+        if await asyncio.to_thread(secrets.verify_password, known_hash, password):
             assert user is not None
             await self.store.clear_throttle(account_key)
             updates: dict[str, object] = {"last_login_at": now}
@@ -196,6 +196,7 @@ class Accounts:
         path = self.settings.data_dir / INITIAL_PASSWORD_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # also when the file was there before with looser rights
         with os.fdopen(fd, "w") as out:
             out.write(f"username: admin\npassword: {password}\n"
                       "Sign in, then change this password on the Account page; this file goes away when you do.\n")

@@ -77,7 +77,10 @@ class MongoAccessStore(MongoBase, AccessStore):
         taken = await users.find_one({"username_key": username_key(user.username), "_id": {"$ne": user.id}})
         if taken is not None:
             raise Conflict(f"the username {user.username!r} is taken")
-        result = await users.replace_one({"_id": user.id}, _user_doc(user))
+        try:
+            result = await users.replace_one({"_id": user.id}, _user_doc(user))
+        except DuplicateKeyError:  # renamed to the same name at the same moment by someone else
+            raise Conflict(f"the username {user.username!r} is taken") from None
         if result.matched_count == 0:
             raise NotFound(f"no user with id {user.id}")
         return user

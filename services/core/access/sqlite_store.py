@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from services.core.access.model import ApiToken, AuditEntry, AuditQuery, Session, Throttle, User
 from services.core.access.store import AccessStore, username_key
-from services.core.catalog.rules import utc_ms
+from services.core.catalog.rules import as_utc, utc_ms
 from services.core.catalog.sqlite_base import SQLiteBase
 from services.core.domain import Page
 from services.core.errors import Conflict, NotFound
@@ -44,7 +44,14 @@ CREATE INDEX IF NOT EXISTS audit_by_target ON audit (target_id);
 
 
 def _doc(record: BaseModel) -> str:
-    return record.model_dump_json()
+    """The record's JSON with every time in UTC to the millisecond, as MongoDB keeps them."""
+    fields = {key: _utc_ms(value) if isinstance(value, datetime) else value for key, value in record}
+    return type(record).model_validate(fields).model_dump_json()
+
+
+def _utc_ms(moment: datetime) -> datetime:
+    moment = as_utc(moment)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def _load(model: type[R], row: Any) -> R:
