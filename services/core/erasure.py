@@ -164,7 +164,7 @@ def _withdraw_models(stores: Stores, person_id: str) -> tuple[list[str], str | N
         else:
             registry.set_current(current, "the model before was withdrawn: a person was erased")
     for version in sorted(learnt, key=reg.version_number):
-        registry.withdraw(version)
+        registry.withdraw(version, "it learnt a person who was erased")
         # The version's training snapshot holds the descriptors it learnt from.
         stores.blobs.delete_prefix(f"{blob_layout.DATASETS_PREFIX}train-{version}/")
     return sorted(learnt, key=reg.version_number), current

@@ -192,8 +192,11 @@ class Registry:
         pointer = self.current()
         return None if pointer is None else self.manifest(pointer.version)
 
-    def withdraw(self, version: str) -> None:
-        """Remove a version's files for good (an erasure): its manifest first, so it is never half-listed."""
+    def withdraw(self, version: str, reason: str) -> None:
+        """Remove a version's files for good (an erasure): its manifest first, so it is never half-listed.
+        A small note stays in its place, so the version number is never used again."""
+        note = {"version": version, "withdrawn_at": utcnow().isoformat(), "reason": reason}
+        self.blobs.put(f"{MODELS_PREFIX}{version}/withdrawn.json", json.dumps(note).encode(), "application/json")
         self.blobs.delete(manifest_key(version))
         self.blobs.delete(model_key(version))
 
