@@ -25,6 +25,10 @@ class PeopleCache:
         person = self.known[person_id]
         return PersonRef(id=person.id, name=person.name) if person else None
 
+    async def name(self, person_id: str | None) -> str | None:
+        ref = await self.ref(person_id)
+        return ref.name if ref else None
+
 
 async def face_out(face: FaceRecord, people: PeopleCache) -> FaceOut:
     return FaceOut(

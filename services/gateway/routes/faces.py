@@ -57,10 +57,13 @@ async def label_face(face_id: str, body: FaceLabelIn, stores: StoresDep, request
     else:
         person_id = await resolve_person(catalog, body.person_id, body.name)
     labelled = await catalog.set_person_label(face.id, person_id)
+    people = PeopleCache(catalog)
     await audit(request, "face.name", "face", face.id,
-                before={"person_id": face.person_id, "label_source": face.label_source},
-                after={"person_id": person_id, "label_source": labelled.label_source})
-    return await face_out(labelled, PeopleCache(catalog))
+                before={"person_id": face.person_id, "name": await people.name(face.person_id),
+                        "label_source": face.label_source},
+                after={"person_id": person_id, "name": await people.name(person_id),
+                       "label_source": labelled.label_source})
+    return await face_out(labelled, people)
 
 
 @router.delete("/{face_id}", status_code=204, response_class=Response, responses=_ERRORS,
