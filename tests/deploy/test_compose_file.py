@@ -63,3 +63,13 @@ def test_trainer_and_schedule(compose: dict[str, Any]) -> None:
     assert compose["services"]["trainer"]["command"] == ["facetag", "worker", "trainer"]
     assert compose["services"]["beat"]["command"] == ["facetag", "beat"]
     assert "FACETAG_TRAIN_SCHEDULE" in compose["services"]["beat"]["environment"]
+
+
+def test_nothing_listens_on_the_network_by_default_and_no_password_is_built_in(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            assert str(port).startswith(("${FACETAG_BIND:-127.0.0.1}:", "127.0.0.1:")), f"{name} publishes {port}"
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "change-me" not in text and "MINIO_ROOT_PASSWORD:?" in text
+    env = compose["services"]["gateway"]["environment"]
+    assert {"FACETAG_PUBLIC_URL", "FACETAG_TRUSTED_HOSTS"} <= set(env)
