@@ -183,6 +183,7 @@ class ModelHolder:
                 return False
             previous = self._model.version if self._model is not None else None
             self._model = loaded  # the swap: tasks that started before keep their reference
+            self._prune_cache()
             self.error = None
             self._refused = None
             log.info("now serving model %s (sha256 %s..., %d people, threshold %.3f; was %s)", loaded.version,
@@ -212,7 +213,6 @@ class ModelHolder:
             data = self.registry.model_bytes(manifest.version, manifest.sha256)  # verifies the hash
             try:
                 atomic_write(self.cache_dir / f"{manifest.sha256}.onnx", data)
-                self._prune_cache()
             except OSError as exc:
                 log.warning("could not cache model %s locally: %s", manifest.version, exc)
         return PublishedModel(manifest, data, self.settings)
@@ -234,9 +234,19 @@ class ModelHolder:
             old.unlink(missing_ok=True)
 
     def _prune_cache(self) -> None:
-        files = sorted(self.cache_dir.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in files[CACHE_KEEP:]:
-            old.unlink(missing_ok=True)
+        """Keep the newest few files, and none of a version withdrawn from the registry (an erasure)."""
+        try:
+            stored: set[str] | None = {manifest.sha256 for manifest in self.registry.manifests()}
+        except Exception as exc:  # a store outage: prune by age only, and by withdrawal next time
+            log.warning("could not list the stored models to prune the local cache: %s", exc)
+            stored = None
+        try:  # other workers on this machine share the folder and may prune it at the same moment
+            files = sorted(self.cache_dir.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
+            for n, old in enumerate(files):
+                if n >= CACHE_KEEP or (stored is not None and old.stem not in stored):
+                    old.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("could not prune the local model cache: %s", exc)
 
     # background: periodic check, announcements, heartbeats ---------------------------------------------
 

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from services.core import blob_layout
 from services.core import registry as reg
+from services.core.access.model import AuditEntry
 from services.core.catalog import FaceQuery
 from services.core.domain import Job, JobState, new_id, utcnow
 from services.core.errors import FacetagError, InvalidInput, NotFound
@@ -225,7 +226,11 @@ class Trainer:
 
     async def publish(self, version: str, reason: str) -> None:
         """Move the pointer (verifying the stored file), tell the workers, re-tag model-labelled faces."""
+        before = await asyncio.to_thread(self.registry.current)
         await asyncio.to_thread(self.registry.set_current, version, reason)
+        await self.ctx.stores.access.add_audit(AuditEntry(
+            actor="trainer", action="model.publish", target_kind="model", target_id=version,
+            before={"version": before.version if before else None}, after={"version": version, "reason": reason}))
         await asyncio.to_thread(reg.announce, self.ctx.settings, version)
         try:
             await asyncio.to_thread(send, self.celery, RETAG_FACES, version)

@@ -84,6 +84,14 @@ def test_a_cross_site_form_cannot_upload_or_change_anything(api: Api) -> None:
     assert api.client.get("/v1/images").json()["total"] == 0
 
 
+def test_without_credentials_an_unknown_id_looks_like_a_known_one(api: Api) -> None:
+    known = api.add_image(1)
+    for path in (f"/v1/images/{known.id}", "/v1/images/no-such-id", f"/v1/images/{known.id}/original",
+                 "/v1/faces/no-such-face/chip", "/v1/people/nobody"):
+        response = api.client.get(path, headers=ANON)
+        assert (response.status_code, response.json()["error"]) == (401, "unauthorized"), path
+
+
 def test_a_foreign_host_is_refused(api: Api) -> None:
     """DNS rebinding: a page on attacker.example whose name now points at 127.0.0.1 sends Host: attacker.example."""
     response = api.client.get("/v1/people", headers={"Host": "attacker.example"})

@@ -107,6 +107,8 @@ def test_erasing_a_person_the_model_learnt_leaves_nothing_and_a_model_without_th
         "elton_john", "jerry_seinfeld", "madonna", "mindy_kaling"}
     assert find_traces(library.catalog_url, blob_url, ids, descriptors) == []
     assert library.client.get(f"/v1/people/{ben['id']}").status_code == 404
+    published = library.client.get("/v1/admin/audit", params={"action": "model.publish"}).json()["items"]
+    assert (published[0]["actor"], published[0]["target_id"]) == ("trainer", "v2")
 
 
 def test_never_tag_keeps_the_real_model_from_naming_a_person(library: Service, facedata: Path) -> None:

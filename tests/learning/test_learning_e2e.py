@@ -234,7 +234,9 @@ def test_publish_while_uploading_loses_no_photo(learning_service: Service, faced
 
     def upload() -> None:
         try:
-            with httpx.Client(base_url=learning_service.url, timeout=60) as client:
+            token = learning_service.token("editor", ["images:write"])  # an uploader's own token
+            with httpx.Client(base_url=learning_service.url, timeout=60,
+                              headers={"Authorization": f"Bearer {token}"}) as client:
                 ids = []
                 for photo in photos:
                     response = client.post("/v1/images", files={"file": (photo.name, photo.read_bytes())})

@@ -156,3 +156,28 @@ def test_an_announcement_reloads_at_once(tmp_path: Path, built_models: list[Buil
         assert holder.version == "v1", "the announcement did not reach the worker"
     finally:
         holder.stop()
+
+
+def test_a_withdrawn_model_is_dropped_from_memory_and_from_the_local_cache(tmp_path: Path,
+                                                                           built_models: list[BuiltModel]) -> None:
+    """After an erasure the models that learnt the person leave the registry: workers let go of them too."""
+    holder = _holder(tmp_path)
+    first, second = built_models
+    _publish(holder, first, "v1")
+    holder.check()
+    holder.registry.write_version(second.manifest("v2"), second.data)
+    holder.registry.set_current("v2", "test")
+    holder.check()
+    cache = tmp_path / "cache" / "published"
+    assert len(list(cache.glob("*.onnx"))) == 2
+    # v2 is withdrawn and the pointer goes back to v1: v2's file leaves the cache.
+    holder.registry.set_current("v1", "v2 withdrawn")
+    holder.registry.withdraw("v2", "test")
+    assert holder.check() and holder.current().version == "v1"
+    assert [p.stem for p in cache.glob("*.onnx")] == [holder.registry.manifest("v1").sha256]
+    # v1 goes too and no model is left: back to descriptors only, nothing cached.
+    holder.registry.clear_current()
+    holder.registry.withdraw("v1", "test")
+    assert holder.check() and holder.current().version is None
+    assert list(cache.glob("*.onnx")) == []
+    assert holder.registry.next_version() == "v3"  # withdrawn numbers are never used again
