@@ -7,9 +7,9 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
 from pathlib import Path
 
-import swagger_ui_bundle
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
@@ -43,7 +43,7 @@ from services.gateway.upload_limit import install_upload_limit
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent / "web"
-SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
+SWAGGER_DIR = Path(str(resources.files("fastapi_offline") / "static"))
 # What is not a route of its own, and what it needs. Web pages and the API docs need a signed-in
 # user; the sign-in page and what it loads (styles, scripts, icon) are public.
 PUBLIC_WEB = frozenset({"/login.html", "/favicon.svg"})
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "Sign in at /login.html (a session cookie), or send a personal API token as "
                     "`Authorization: Bearer TOKEN`.",
         lifespan=lifespan,
-        docs_url=None,  # served below from the swagger-ui-bundle package: nothing from a CDN
+        docs_url=None,  # served below from the fastapi-offline package's files: nothing from a CDN
         redoc_url=None,
     )
     install_error_handlers(app)

@@ -61,3 +61,13 @@ def test_a_name_that_is_markup_runs_nothing_anywhere(pages: Pages, facedata: Pat
         assert page.locator("img[src=x]").count() == 0
         response = page.request.get(path)
         assert "script-src 'self'" in response.headers["content-security-policy"]
+
+
+def test_the_api_docs_work_under_the_content_security_policy(pages: Pages) -> None:
+    page = pages.open("/docs")
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    page.reload()
+    expect(page.get_by_text("Upload a photo; faces are found in the background")).to_be_visible()
+    expect(page.get_by_role("button", name="Authorize")).to_be_visible()
+    assert refused == []
