@@ -319,4 +319,8 @@ def test_dataset_of_labelled_chips(learning_service: Service, state: dict[str, A
         assert manifest[0].startswith("face_id,person_id,person,label_source,image_id,labelled_at")
         assert len(manifest) == state["named"] + 1
         assert sum(n.endswith(".png") for n in archive.namelist()) == state["named"]
-    assert learning_service.client.get(job["result"]["download_url"]).status_code == 401
+    assert httpx.get(learning_service.url + job["result"]["download_url"], timeout=30).status_code == 401
+    viewer = learning_service.token("viewer", ["read"])
+    refused = httpx.get(learning_service.url + job["result"]["download_url"], timeout=30,
+                        headers={"Authorization": f"Bearer {viewer}"})
+    assert refused.status_code == 403 and "admin" in refused.json()["message"]

@@ -31,7 +31,7 @@ def test_plan_takes_photos_in_person_folders(tmp_path: Path) -> None:
 
 
 def test_errors_say_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    settings = Settings(data_dir=tmp_path / "data")
+    settings = Settings(data_dir=tmp_path / "data", api_token="ftk_anything")
     assert run_import(tmp_path / "missing", None, settings, progress=False) == 2
     assert "not a folder" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
@@ -41,3 +41,6 @@ def test_errors_say_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert run_import(_folder(tmp_path), url, settings, progress=False) == 2
     err = capsys.readouterr().err
     assert "no Facetag service answers" in err and "--url" in err
+    no_token = Settings(data_dir=tmp_path / "data", api_token="")
+    assert run_import(_folder(tmp_path), url, no_token, progress=False) == 2
+    assert "FACETAG_API_TOKEN" in capsys.readouterr().err
