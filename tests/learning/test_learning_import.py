@@ -42,5 +42,5 @@ def test_errors_say_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str
     err = capsys.readouterr().err
     assert "no Facetag service answers" in err and "--url" in err
     no_token = Settings(data_dir=tmp_path / "data", api_token="")
-    assert run_import(_folder(tmp_path), url, no_token, progress=False) == 2
+    assert run_import(tmp_path / "people", url, no_token, progress=False) == 2
     assert "FACETAG_API_TOKEN" in capsys.readouterr().err
