@@ -178,6 +178,9 @@ async def test_an_account_locks_after_too_many_failures_even_for_the_right_passw
     _assert_locked(await _refused(accounts, "Alice", PASSWORD, client="10.9.9.9"))  # from anywhere, any case
     await accounts.create_user("bob", PASSWORD, Role.editor)
     assert (await accounts.sign_in("bob", PASSWORD, "10.0.0.1")).username == "bob"  # others are not locked
+    # An admin who resets the password also lifts the lock (guessers can lock out the only admin).
+    await accounts.set_password(await accounts.user_named("alice"), "a brand new password")
+    assert (await accounts.sign_in("alice", "a brand new password", "10.0.0.2")).username == "alice"
 
 
 async def test_an_unknown_username_locks_the_same_way(accounts: Accounts) -> None:

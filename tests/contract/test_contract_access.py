@@ -238,6 +238,20 @@ async def test_delete_token(access: AccessStore) -> None:
 # sign-in throttles
 
 
+async def test_purge_forgets_expired_sessions_and_stale_unlocked_throttles(access: AccessStore) -> None:
+    alice = await access.add_user(user("alice"))
+    await access.add_session(session("old", alice.id, expires_at=at(10)))
+    await access.add_session(session("live", alice.id, expires_at=at(3600)))
+    await access.save_throttle(Throttle(key="user:stale", failures=2, first_failure_at=at(-7200)))
+    await access.save_throttle(Throttle(key="user:locked", failures=5, first_failure_at=at(-7200),
+                                        locked_until=at(600)))
+    await access.save_throttle(Throttle(key="user:recent", failures=1, first_failure_at=at(-60)))
+    assert await access.purge(at(20), failures_before=at(-900)) == 2
+    assert await access.get_session("live", at(20)) is not None
+    assert await access.get_throttle("user:stale") is None
+    assert await access.get_throttle("user:locked") is not None and await access.get_throttle("user:recent")
+
+
 async def test_throttles_are_saved_replaced_and_cleared_by_key(access: AccessStore) -> None:
     assert await access.get_throttle("user:alice") is None
     first = Throttle(key="user:alice", failures=1, first_failure_at=T0)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from services.core.access import secrets
 from services.core.access.model import ROLE_SCOPES, ApiToken, Role, Scope, Session, Throttle, User
-from services.core.access.store import AccessStore
+from services.core.access.store import AccessStore, username_key
 from services.core.domain import utcnow
 from services.core.errors import Conflict, FacetagError, InvalidInput, NotFound
 from services.core.settings import Settings
@@ -84,6 +84,7 @@ class Accounts:
                                           "password_changed_at": utcnow()})
         saved = await self.store.save_user(changed)
         await self.store.delete_sessions_of(user.id, keep=keep_session)
+        await self.store.clear_throttle(_account_key(user.username))  # a reset also lifts a lock
         _forget_initial_password(self.settings.data_dir, user.username)
         return saved
 
@@ -117,7 +118,7 @@ class Accounts:
     async def sign_in(self, username: str, password: str, client: str) -> User:
         """The user, or SignInRefused after a delay that grows with recent failures."""
         now = utcnow()
-        account_key, client_key = f"user:{username.strip().casefold()}", f"client:{client}"
+        account_key, client_key = _account_key(username), f"client:{client}"
         locked = await self._locked_for([account_key, client_key], now)
         if locked is not None:
             minutes = -(-locked // 60)
@@ -140,7 +141,10 @@ class Accounts:
     # sessions
 
     async def start_session(self, user: User, client: str | None) -> tuple[str, Session]:
-        """A new session; returns the cookie value (shown only here) and the stored session."""
+        """A new session; returns the cookie value (shown only here) and the stored session. Expired sessions
+        and old failure counts are forgotten here, so neither table grows without end."""
+        now = utcnow()
+        await self.store.purge(now, now - self._lockout())
         cookie = secrets.new_secret()
         session = Session(id=secrets.digest(cookie), user_id=user.id, csrf_token=secrets.new_secret(),
                           expires_at=utcnow() + timedelta(hours=self.settings.session_hours), client=client)
@@ -201,6 +205,10 @@ class Accounts:
             out.write(f"username: admin\npassword: {password}\n"
                       "Sign in, then change this password on the Account page; this file goes away when you do.\n")
         return password
+
+
+def _account_key(username: str) -> str:
+    return f"user:{username_key(username)}"
 
 
 async def _hash(password: str) -> str:

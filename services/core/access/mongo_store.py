@@ -143,6 +143,13 @@ class MongoAccessStore(MongoBase, AccessStore):
     async def clear_throttle(self, key: str) -> None:
         await (await self._col("login_throttles")).delete_one({"_id": key})
 
+    async def purge(self, now: datetime, failures_before: datetime) -> int:
+        ended = await (await self._col("sessions")).delete_many({"expires_at": {"$lte": as_utc(now)}})
+        stale = await (await self._col("login_throttles")).delete_many({"$and": [
+            {"first_failure_at": {"$lt": as_utc(failures_before)}},
+            {"$or": [{"locked_until": None}, {"locked_until": {"$lte": as_utc(now)}}]}]})
+        return int(ended.deleted_count) + int(stale.deleted_count)
+
     # audit
 
     async def add_audit(self, entry: AuditEntry) -> None:

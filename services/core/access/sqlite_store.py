@@ -181,6 +181,16 @@ class SQLiteAccessStore(SQLiteBase, AccessStore):
         async with self._session(write=True) as db:
             await db.execute("DELETE FROM login_throttles WHERE key = ?", (key,))
 
+    async def purge(self, now: datetime, failures_before: datetime) -> int:
+        async with self._session(write=True) as db:
+            ended = await db.execute("DELETE FROM sessions WHERE expires_at <= ?", (utc_ms(now),))
+            stale = [throttle.key for row in await self._all(db, "SELECT doc FROM login_throttles")
+                     if (throttle := _load(Throttle, row)).first_failure_at < failures_before
+                     and (throttle.locked_until is None or throttle.locked_until <= now)]
+            for key in stale:
+                await db.execute("DELETE FROM login_throttles WHERE key = ?", (key,))
+        return int(ended.rowcount) + len(stale)
+
     # audit
 
     async def add_audit(self, entry: AuditEntry) -> None:

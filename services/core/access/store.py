@@ -96,6 +96,11 @@ class AccessStore(ABC):
     @abstractmethod
     async def clear_throttle(self, key: str) -> None: ...
 
+    @abstractmethod
+    async def purge(self, now: datetime, failures_before: datetime) -> int:
+        """Forget sessions expired at ``now`` and throttles whose failures began before ``failures_before`` and
+        that are not locked at ``now``; how many records went."""
+
     # audit
     @abstractmethod
     async def add_audit(self, entry: AuditEntry) -> None: ...
