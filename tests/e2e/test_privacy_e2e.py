@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from service_fixtures import REPO_ROOT, Service, base_env, run_embedded
+from service_fixtures import REPO_ROOT, Service, base_env, run_cluster, run_embedded
 from traces import find_traces
 
 from services.core.access.accounts import INITIAL_PASSWORD_FILE
@@ -26,16 +26,23 @@ pytestmark = pytest.mark.e2e
 PER_PERSON = 6
 
 
-@pytest.fixture(scope="module")
-def library(tmp_path_factory: pytest.TempPathFactory, facedata: Path) -> Iterator[Service]:
-    """Six training photos of each of the five people imported and named, a model trained, a dataset made."""
-    tmp = tmp_path_factory.mktemp("privacy")
+@pytest.fixture(scope="module", params=["embedded", pytest.param("cluster", marks=pytest.mark.servers)])
+def library(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, facedata: Path
+            ) -> Iterator[Service]:
+    """Six training photos of each of the five people imported and named, a model trained, a dataset made;
+    on ``facetag serve`` and on the cluster (gateway and workers on real Redis, FerretDB and MinIO)."""
+    tmp = tmp_path_factory.mktemp(f"privacy-{request.param}")
     folder = tmp / "people"
     for person in sorted((facedata / "celeb5" / "train").iterdir()):
         (folder / person.name).mkdir(parents=True)
         for photo in sorted(person.iterdir())[:PER_PERSON]:
             shutil.copy(photo, folder / person.name / photo.name)
-    for service in run_embedded(tmp, model_check_interval=1):
+    if request.param == "embedded":
+        running = run_embedded(tmp, model_check_interval=1)
+    else:
+        urls = [request.getfixturevalue(name) for name in ("redis_url", "mongo_url", "s3_url")]
+        running = run_cluster(tmp, *urls, detectors=1, classifiers=1, model_check_interval=1)
+    for service in running:
         env = {**base_env(service.data_dir), "FACETAG_API_TOKEN": service.token("editor", ["images:write", "edit"])}
         imported = subprocess.run([sys.executable, "-m", "services.core.cli", "import", str(folder), "--url",
                                    service.url, "--no-progress"], env=env, cwd=REPO_ROOT, capture_output=True,
@@ -69,6 +76,18 @@ def _person(service: Service, name: str) -> dict[str, Any]:
 
 def test_first_start_prints_and_keeps_an_initial_admin_password_only_its_owner_reads(library: Service) -> None:
     path = library.data_dir / INITIAL_PASSWORD_FILE
+    if library.catalog_url.startswith("mongodb"):
+        # A cluster's gateway makes no account: the operator makes the first admin on the command line.
+        assert not path.exists()
+        added = subprocess.run([sys.executable, "-m", "services.core.cli", "users", "add", "admin", "--role", "admin",
+                                "--generate"], env=library.env, cwd=REPO_ROOT, capture_output=True, text=True,
+                               timeout=60)
+        assert added.returncode == 0, added.stderr
+        password = added.stdout.split("with the password ")[1].split()[0]
+        with httpx.Client(base_url=library.url) as browser:
+            signed_in = browser.post("/v1/auth/login", json={"username": "admin", "password": password})
+            assert signed_in.status_code == 200 and signed_in.json()["user"]["role"] == "admin"
+        return
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     password = path.read_text().split("password: ")[1].split()[0]
     assert f"sign in as admin with the password {password}" in library.processes[0].log.read_text()
@@ -89,7 +108,7 @@ def test_erasing_a_person_the_model_learnt_leaves_nothing_and_a_model_without_th
     assert len(faces) >= PER_PERSON - 1 and all(f.descriptor for f in faces)
     ids = {ben["id"], *(f.id for f in faces)}
     descriptors = [f.descriptor for f in faces if f.descriptor]
-    blob_url = f"file://{library.data_dir / 'blobs'}"
+    blob_url = library.env.get("FACETAG_BLOB_URL") or f"file://{library.data_dir / 'blobs'}"
     before = find_traces(library.catalog_url, blob_url, ids, descriptors)
     assert any("model" in t for t in before) and any("dataset" in t for t in before), before
 
