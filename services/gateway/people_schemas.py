@@ -2,38 +2,30 @@
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 from typing import Annotated, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from services.core.catalog.rules import MAX_NAME_LENGTH, clean_person_name
 from services.core.domain import Box
+from services.core.errors import InvalidInput
 from services.gateway.schemas import FaceOut
 
-MAX_NAME_LENGTH = 100
 MIN_BOX_SIDE = 8
-# Control characters and line/paragraph separators; format characters (e.g. the zero-width joiner
-# inside emoji or Persian names) are fine.
-_FORBIDDEN_CATEGORIES = {"Cc", "Cs", "Zl", "Zp"}
-
-
 def _clean_name(value: str) -> str:
-    name = unicodedata.normalize("NFC", value).strip()
-    if not name:
-        raise ValueError("a name must not be empty")
-    if len(name) > MAX_NAME_LENGTH:
-        raise ValueError(f"a name must be at most {MAX_NAME_LENGTH} characters (this one has {len(name)})")
-    if any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in name):
-        raise ValueError("a name must not contain control characters such as tabs or line breaks")
-    return name
+    try:
+        return clean_person_name(value)
+    except InvalidInput as exc:
+        raise ValueError(str(exc)) from None
 
 
 PersonName = Annotated[
     str,
     AfterValidator(_clean_name),
-    Field(description=f"1 to {MAX_NAME_LENGTH} characters, no control characters; surrounding spaces are "
-                      "removed. Names compare case-insensitively.", examples=["Ben Affleck"]),
+    Field(description=f"1 to {MAX_NAME_LENGTH} characters, no control or bidirectional control characters; "
+                      "stored in Unicode NFKC without surrounding spaces. Names compare case-insensitively.",
+          examples=["Ben Affleck"]),
 ]
 
 

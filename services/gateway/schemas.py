@@ -8,6 +8,8 @@ from pydantic import BaseModel, Field
 
 from services.core.domain import Box, FaceOrigin, ImageStatus, LabelSource, Point
 
+MAX_OFFSET = 10_000_000  # deeper pages than any library has; bigger numbers are refused, not overflowed
+
 
 class ErrorOut(BaseModel):
     error: str = Field(description="Stable error code, e.g. not_found, truncated, too_large.")

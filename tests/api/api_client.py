@@ -17,6 +17,7 @@ from services.core.domain import Box, FaceOrigin, FaceRecord, ImageRecord, new_i
 
 T = TypeVar("T")
 EPOCH = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+API_KEY = "api-tests-admin-key"  # the admin key of the gateway under test: the client sends it
 
 
 @dataclass

@@ -10,14 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_client import Api
+from api_client import API_KEY, Api
 from fastapi.testclient import TestClient
 
 from services.core.settings import Settings
 from services.gateway import app as gateway_app
 from services.gateway.routes import image_edits, images
-
-API_KEY = "api-tests-admin-key"
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ import re
 from dataclasses import dataclass
 
 import pytest
-from api_client import Api
-from conftest import API_KEY
+from api_client import API_KEY, Api
 from PIL import Image
 
 from services.core.access.model import Scope

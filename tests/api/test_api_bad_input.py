@@ -41,6 +41,8 @@ BAD_NAMES = [
     pytest.param("Ben\x1b[31m", id="escape"),
     pytest.param("Ben\x7f", id="delete"),
     pytest.param("Ben\u2028Affleck", id="line-separator"),
+    pytest.param("\u202egnp.exe", id="right-to-left-override"),
+    pytest.param("Ann\u2066x\u2069", id="bidi-isolate"),
     pytest.param(None, id="null"),
     pytest.param(42, id="number"),
     pytest.param({"$ne": ""}, id="operator-object"),
@@ -98,3 +100,35 @@ def test_openapi_documents_the_new_endpoints(api: Api) -> None:
         "/v1/images/{image_id}": {"get", "delete"},
     }.items():
         assert methods <= set(paths[path]), path
+
+
+@pytest.mark.parametrize("path", ["/v1/images", "/v1/people/{person}/faces"])
+@pytest.mark.parametrize("offset", ["9223372036854775808", "10000001", "-1", "1e3"])
+def test_an_offset_out_of_range_is_refused_not_a_500(api: Api, path: str, offset: str) -> None:
+    person = api.person("Ben")
+    response = api.client.get(path.replace("{person}", person["id"]), params={"offset": offset})
+    assert response.status_code == 422, response.text
+    assert "offset" in response.json()["message"]
+
+
+def test_look_alike_names_are_one_person(api: Api) -> None:
+    ann = api.person("Ann")
+    clash = api.client.post("/v1/people", json={"name": "ＡＮＮ"})
+    assert clash.status_code == 409, clash.text
+    face = api.add_face(api.add_image().id, 10)
+    assert api.name_face(face.id, "ａｎｎ")["person"]["id"] == ann["id"]
+    assert api.client.post("/v1/people", json={"name": "ﬁona"}).json()["name"] == "fiona"  # the ligature too
+
+
+@pytest.mark.parametrize("filename", ["Łódź.jpg", "照片.png", 'say "cheese".jpg', "naïve café.jpeg"])
+def test_any_file_name_comes_back_in_the_download(api: Api, filename: str) -> None:
+    from urllib.parse import unquote
+
+    image = api.add_image(3)
+    api.run(api.catalog.delete_image, image.id)
+    stored, _ = api.run(api.catalog.add_image, image.model_copy(update={"filename": filename}))
+    response = api.client.get(f"/v1/images/{stored.id}/original")
+    assert response.status_code == 200, response.text
+    disposition = response.headers["content-disposition"]
+    disposition.encode("latin-1")  # a header must be Latin-1: the raw name went into it before and gave 500
+    assert unquote(disposition.split("filename*=UTF-8''")[1]) == filename

@@ -16,22 +16,35 @@ from services.core.errors import InvalidInput
 SAME_FACE_IOU = 0.5
 # Statuses of an image that is still on its way through the pipeline.
 UNFINISHED_STATUSES = ("queued", "detecting", "classifying")
-MAX_NAME_LENGTH = 200
+MAX_NAME_LENGTH = 100
+
+
+# Control characters and line/paragraph separators; format characters (e.g. the zero-width joiner
+# inside emoji or Persian names) are fine.
+_FORBIDDEN_CATEGORIES = {"Cc", "Cs", "Zl", "Zp"}
+# Unicode's Bidi_Control characters: they can make a name display as another (U+202E reverses it).
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def clean_person_name(name: str) -> str:
-    """The name as stored: surrounding whitespace removed; empty or overlong names are refused."""
-    cleaned = name.strip()
+    """The name as stored: NFKC (full-width and other look-alike forms become the plain letters), surrounding
+    whitespace removed. Empty or overlong names, control and bidirectional control characters are refused."""
+    cleaned = unicodedata.normalize("NFKC", name).strip()
     if not cleaned:
-        raise InvalidInput("a person's name must not be empty")
+        raise InvalidInput("a name must not be empty")
     if len(cleaned) > MAX_NAME_LENGTH:
-        raise InvalidInput(f"a person's name must be at most {MAX_NAME_LENGTH} characters")
+        raise InvalidInput(f"a name must be at most {MAX_NAME_LENGTH} characters (this one has {len(cleaned)})")
+    if any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in cleaned):
+        raise InvalidInput("a name must not contain control characters such as tabs or line breaks")
+    if any(ch in _BIDI_CONTROLS for ch in cleaned):
+        raise InvalidInput("a name must not contain bidirectional control characters (such as U+202E, which "
+                           "shows text reversed); right-to-left names need none")
     return cleaned
 
 
 def name_key(name: str) -> str:
     """The case-insensitive identity of a name, compared by plain equality (never as a pattern)."""
-    return unicodedata.normalize("NFC", name.strip()).casefold()
+    return unicodedata.normalize("NFKC", name).strip().casefold()
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -18,7 +18,7 @@ from services.core.queue import DETECT_IMAGE, send
 from services.gateway.deps import CeleryDep, SettingsDep, StoresDep
 from services.gateway.errors import ApiError
 from services.gateway.presenters import PeopleCache, image_out
-from services.gateway.schemas import ErrorOut, ImageOut, ImagePage
+from services.gateway.schemas import MAX_OFFSET, ErrorOut, ImageOut, ImagePage
 from services.gateway.security.audit import audit
 from services.gateway.security.policy import Policy, allow
 
@@ -94,7 +94,7 @@ async def list_images(
                                                           "unknown faces.")] = None,
     uploaded_from: datetime | None = None,
     uploaded_to: datetime | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Skip this many (at most 10,000,000).")] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ImagePage:
     person_ids = []

@@ -21,7 +21,7 @@ from services.gateway.disposition import content_disposition
 from services.gateway.job_start import start_job
 from services.gateway.people_schemas import FacePage, PersonChangeIn, PersonIn, PersonMergeIn, PersonOut
 from services.gateway.presenters import PeopleCache, face_out
-from services.gateway.schemas import ErrorOut
+from services.gateway.schemas import MAX_OFFSET, ErrorOut
 from services.gateway.security.audit import audit
 from services.gateway.security.policy import Policy, allow
 
@@ -145,7 +145,7 @@ async def merge_person(person_id: str, body: PersonMergeIn, stores: StoresDep, r
 async def person_faces(
     person_id: str,
     stores: StoresDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Skip this many (at most 10,000,000).")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> FacePage:
     await person_or_404(stores.catalog, person_id)
