@@ -1,7 +1,8 @@
 """``facetag serve``: the whole service on one machine, no server to install.
 
 A small supervisor: it starts the gateway and the workers as child processes (the same commands a
-cluster runs), restarts any that die, and stops them all on Ctrl-C or SIGTERM.
+cluster runs), restarts any that die, and stops them all on Ctrl-C or SIGTERM. Its children die with
+it however it dies, and one data folder has one serve (see supervision).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from types import FrameType
 
 from services.core.faces.prepare import prepare_models
 from services.core.settings import Settings
+from services.core.supervision import AlreadyServing, ServeLock, die_with_parent
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = 30.0
@@ -32,7 +34,8 @@ class Child:
     started_at: float = field(default=0.0)
 
     def start(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(self.argv, env=env)
+        # preexec_fn is safe here: serve forks from its only thread.
+        self.process = subprocess.Popen(self.argv, env=env, preexec_fn=die_with_parent())
         self.started_at = time.monotonic()
         log.info("started %s (pid %d)", self.name, self.process.pid)
 
@@ -74,6 +77,18 @@ def _sign_in_line(settings: Settings) -> str:
 
 def run_serve(settings: Settings, detectors: int = 1, classifiers: int = 1) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = ServeLock(settings.data_dir, f"http://{settings.host}:{settings.port}/")
+    except AlreadyServing as exc:
+        print(f"facetag serve: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return _serve(settings, detectors, classifiers)
+    finally:
+        lock.release()
+
+
+def _serve(settings: Settings, detectors: int, classifiers: int) -> int:
     for item in prepare_models(settings, fetch=False):
         if item.built:
             log.info("face model %s prepared in %s", item.name, settings.model_cache)

@@ -1,0 +1,82 @@
+"""``facetag serve`` as an operator kills it: nothing is left running after ``kill -9``, a new serve starts
+cleanly at once on the same data, and a second serve on a data folder in use is refused, naming the first."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from servers import free_port
+from service_fixtures import REPO_ROOT, Service, base_env, start_facetag
+
+pytestmark = pytest.mark.e2e
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process whose parent chain leads to ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait(condition: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"not within {timeout}s: {what}")
+
+
+def test_kill_9_of_serve_leaves_nothing_running_and_a_new_serve_starts_at_once(tmp_path: Path) -> None:
+    port = free_port()
+    env = base_env(tmp_path / "data", port=port)
+    first = Service(url=f"http://127.0.0.1:{port}", data_dir=tmp_path / "data", catalog_url="", env=env)
+    first.processes.append(start_facetag("serve-1", ["serve"], env, tmp_path))
+    first.wait_ready()
+    serve = first.processes[0].process
+    children = _descendants(serve.pid)
+    assert len(children) >= 4, children  # gateway, detector, classifier, trainer
+
+    refused = subprocess.run([sys.executable, "-m", "services.core.cli", "serve", "--port", str(free_port())],
+                             env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1
+    assert f"pid {serve.pid}" in refused.stderr and "another facetag serve is using" in refused.stderr
+
+    os.kill(serve.pid, signal.SIGKILL)
+    serve.wait(timeout=10)
+    _wait(lambda: not any(_alive(pid) for pid in children), 30, f"children {children} gone after kill -9")
+
+    second = Service(url=first.url, data_dir=first.data_dir, catalog_url="", env=env)
+    second.processes.append(start_facetag("serve-2", ["serve"], env, tmp_path))
+    try:
+        started = time.monotonic()
+        second.wait_ready(timeout=60)
+        assert time.monotonic() - started < 30
+        assert second.client.get("/v1/auth/me").status_code == 200
+    finally:
+        second.stop()
+        first.client.close()
