@@ -51,6 +51,7 @@ class Settings(BaseSettings):
 
     # Uploads
     max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1024)
+    max_json_bytes: int = Field(1024 * 1024, ge=1024, description="Largest request body other than a photo.")
     max_pixels: int = Field(60_000_000, ge=10_000, description="Reject images above this pixel count.")
     thumbnail_side: int = Field(320, ge=64)
 

@@ -20,6 +20,7 @@ from services import __version__
 from services.core.queue import make_celery
 from services.core.settings import Settings, get_settings
 from services.core.stores import Stores
+from services.gateway.body_limit import BodyLimit
 from services.gateway.errors import install_error_handlers
 from services.gateway.reconciler import run_reconciler
 from services.gateway.routes import (
@@ -39,7 +40,6 @@ from services.gateway.routes import (
 from services.gateway.schemas import ErrorOut
 from services.gateway.security.middleware import Gate
 from services.gateway.security.policy import Policy, allow, api_routes, policy_of
-from services.gateway.upload_limit import install_upload_limit
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent / "web"
@@ -82,7 +82,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    install_upload_limit(app, settings.max_upload_bytes)
     for module in ROUTERS:
         app.include_router(module.router)
 
@@ -95,7 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     _document_refusals(app)
     public = frozenset(r.path for r in api_routes(app) if policy_of(r) is Policy.public)
-    # Added last is outermost: hosts are checked first, then CORS answers preflights, then the gate.
+    # Added last is outermost: hosts are checked first, then CORS answers preflights, then the gate, then
+    # body sizes are counted.
+    app.add_middleware(BodyLimit, max_upload_bytes=settings.max_upload_bytes, max_json_bytes=settings.max_json_bytes)
     app.add_middleware(Gate, settings=settings, public_paths=public | PUBLIC_WEB,
                        public_prefixes=PUBLIC_WEB_PREFIXES)
     if settings.cors_origin_list:
