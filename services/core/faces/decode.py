@@ -16,6 +16,8 @@ MIN_SIDE = 32
 ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "BMP": "image/bmp",
                     "TIFF": "image/tiff", "GIF": "image/gif"}
 FLAT_TOLERANCE = 2  # grey levels; a flat image saved as JPEG wobbles by about one
+INSPECT_PIXELS = 4_000_000  # non-JPEG uploads up to this size are decoded whole by the gateway (12 MB of RGB)
+EXIF_ORIENTATION = 0x0112
 
 
 class ImageDecodeError(InvalidInput):
@@ -63,11 +65,8 @@ def _to_rgb(img: Image.Image) -> NDArray[np.uint8]:
     return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
 
 
-def decode_image(data: bytes, max_pixels: int) -> DecodedImage:
-    """Decode fully (so truncation is caught), apply EXIF orientation, convert to RGB.
-
-    The content alone decides what the file is: a PNG named ``.jpg`` is read as the PNG it is.
-    """
+def _open_checked(data: bytes, max_pixels: int) -> tuple[Image.Image, str, int, int]:
+    """The image opened from its header (no pixels decoded), its format and upright size, all checked."""
     if not data:
         raise ImageDecodeError("empty", "The file is empty (0 bytes); choose a photo file.", 400)
     img: Image.Image
@@ -99,6 +98,86 @@ def decode_image(data: bytes, max_pixels: int) -> DecodedImage:
         raise ImageDecodeError(
             "too_small", f"The image is {width}x{height} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed."
         )
+    if _turned(img):
+        width, height = height, width
+    return img, fmt, width, height
+
+
+def _turned(img: Image.Image) -> bool:
+    """EXIF orientations 5 to 8 show the stored image turned by a quarter: width and height swap."""
+    try:
+        if img.format == "PNG":
+            # Pillow's PNG getexif() decodes the whole image to look for a late eXIf chunk: read only what
+            # the header already gave.
+            raw = img.info.get("exif")
+            if not raw:
+                return False
+            exif = Image.Exif()
+            exif.load(raw)
+        else:
+            exif = img.getexif()
+        return exif.get(EXIF_ORIENTATION) in (5, 6, 7, 8)
+    except Exception:  # unreadable EXIF: shown as stored
+        return False
+
+
+def _decode_failure(fmt: str, exc: Exception) -> ImageDecodeError:
+    if "truncated" in str(exc).lower() or isinstance(exc, EOFError):
+        return ImageDecodeError("truncated", f"The {fmt} file is cut off before its end (incomplete upload or "
+                                "copy); upload the complete file.")
+    return ImageDecodeError("corrupt", f"The {fmt} file is damaged and cannot be decoded: {exc}.")
+
+
+def _refuse_blank(rgb: NDArray[np.uint8], width: int, height: int) -> None:
+    if int(np.ptp(rgb.reshape(-1, 3), axis=0).max()) <= FLAT_TOLERANCE:
+        raise ImageDecodeError("blank", f"The {width}x{height} image is one flat colour: there is nothing in it to "
+                               "tag. Check that the right file was chosen.")
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str
+    width: int  # upright, EXIF orientation applied
+    height: int
+
+    @property
+    def media_type(self) -> str:
+        return ACCEPTED_FORMATS[self.format]
+
+
+def inspect_image(data: bytes, max_pixels: int) -> ImageInfo:
+    """Check an upload without decoding the whole photo, so the gateway's memory stays small.
+
+    Type, size and orientation come from the header. A JPEG is then decoded at an eighth of its size
+    (JPEG's own reduced decoding), which still reads every byte: truncation, damage and a blank image
+    are caught for a few MB. Other formats are decoded only when small (INSPECT_PIXELS); a large PNG
+    has its chunks' checksums verified without inflating them. Anything else wrong with a large file is
+    found by the detector, which marks the photo failed with the reason.
+    """
+    img, fmt, width, height = _open_checked(data, max_pixels)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            if fmt == "JPEG":
+                img.draft("RGB", (max(1, img.width // 8), max(1, img.height // 8)))
+            elif img.width * img.height > INSPECT_PIXELS:
+                if fmt == "PNG":
+                    Image.open(io.BytesIO(data)).verify()  # must come straight after opening
+                return ImageInfo(fmt, width, height)
+            img.load()
+            rgb = _to_rgb(img)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise _decode_failure(fmt, exc) from None
+    _refuse_blank(rgb, width, height)
+    return ImageInfo(fmt, width, height)
+
+
+def decode_image(data: bytes, max_pixels: int) -> DecodedImage:
+    """Decode fully (so truncation is caught), apply EXIF orientation, convert to RGB.
+
+    The content alone decides what the file is: a PNG named ``.jpg`` is read as the PNG it is.
+    """
+    img, fmt, width, height = _open_checked(data, max_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -106,13 +185,6 @@ def decode_image(data: bytes, max_pixels: int) -> DecodedImage:
             img = ImageOps.exif_transpose(img) or img
             rgb = _to_rgb(img)
     except (OSError, SyntaxError, ValueError) as exc:
-        truncated = "truncated" in str(exc).lower() or isinstance(exc, EOFError)
-        if truncated:
-            raise ImageDecodeError(
-                "truncated", f"The {fmt} file is cut off before its end (incomplete upload or copy); "
-                "upload the complete file.") from None
-        raise ImageDecodeError("corrupt", f"The {fmt} file is damaged and cannot be decoded: {exc}.") from None
-    if int(np.ptp(rgb.reshape(-1, 3), axis=0).max()) <= FLAT_TOLERANCE:
-        raise ImageDecodeError("blank", f"The {width}x{height} image is one flat colour: there is nothing in it to "
-                               "tag. Check that the right file was chosen.")
+        raise _decode_failure(fmt, exc) from None
+    _refuse_blank(rgb, width, height)
     return DecodedImage(rgb=rgb, format=fmt)

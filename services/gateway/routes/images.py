@@ -13,7 +13,7 @@ from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from services.core import blob_layout
 from services.core.domain import ImageQuery, ImageRecord, ImageStatus, new_id
 from services.core.errors import NotFound
-from services.core.faces.decode import decode_image
+from services.core.faces.decode import inspect_image
 from services.core.queue import DETECT_IMAGE, send
 from services.gateway.deps import CeleryDep, SettingsDep, StoresDep
 from services.gateway.errors import ApiError
@@ -58,7 +58,7 @@ async def upload_image(
     file: Annotated[UploadFile, File(description="The photo: JPEG, PNG, WebP, BMP, TIFF or GIF.")],
 ) -> ImageOut:
     data = await _read_limited(file, settings.max_upload_bytes)
-    decoded = await asyncio.to_thread(decode_image, data, settings.max_pixels)
+    decoded = await asyncio.to_thread(inspect_image, data, settings.max_pixels)
     image = ImageRecord(
         id=new_id(),
         sha256=hashlib.sha256(data).hexdigest(),

@@ -1,0 +1,64 @@
+"""Memory stays bounded under crafted photos: six 7700 x 7700 PNGs (57 KB each, 59 megapixels) uploaded at
+once. The gateway reads only their headers (it used to decode each whole: 2.5 GB for six). Ceiling, as
+documented in the README: gateway 300 MB peak RSS. The detector's peak is printed (it still decodes a
+photo whole, one at a time)."""
+
+from __future__ import annotations
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from service_fixtures import Service, run_embedded
+
+pytestmark = pytest.mark.e2e
+GATEWAY_CEILING_MB = 300
+
+
+def _crafted_png(seed: int) -> bytes:
+    """59 megapixels that compress to almost nothing: a dark canvas with a little noise in one corner."""
+    canvas = np.zeros((7700, 7700), dtype=np.uint8)
+    canvas[:64, :64] = np.random.default_rng(seed).integers(0, 255, (64, 64), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(canvas).save(buffer, "PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def _peak_mb(service: Service, role: str) -> float:
+    """Peak resident memory (VmHWM) of the serve child running ``role`` (gateway, or worker detector)."""
+    serve = service.processes[0].process.pid
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        parent = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+        if parent == serve and role.encode() in cmdline:
+            return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
+    raise AssertionError(f"no {role} process under serve {serve}")
+
+
+def test_six_crafted_pngs_at_once_stay_under_the_memory_ceilings(tmp_path: Path) -> None:
+    photos = [_crafted_png(seed) for seed in range(6)]
+    assert max(len(p) for p in photos) < 100_000
+    for service in run_embedded(tmp_path, stalled_after=600):
+        _upload_and_measure(service, photos)
+
+
+def _upload_and_measure(service: Service, photos: list[bytes]) -> None:
+    def upload(data: bytes) -> int:
+        return service.client.post("/v1/images", files={"file": ("crafted.png", data, "image/png")}).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(upload, photos)) == [202] * 6
+    gateway = _peak_mb(service, "gateway")
+    for item in service.client.get("/v1/images").json()["items"]:
+        assert service.wait_finished(item["id"], timeout=300)["status"] in ("done", "failed")
+    print(f"peak RSS: gateway {gateway:.0f} MB, detector {_peak_mb(service, 'detector'):.0f} MB")
+    assert gateway < GATEWAY_CEILING_MB, gateway
