@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from functools import cached_property
 
 from celery import Celery
 
 from services.core import blob_layout
-from services.core.domain import FaceRecord, ImageStatus
+from services.core.domain import Box, FaceRecord, ImageStatus, Point
 from services.core.errors import NotFound
-from services.core.faces.analyzer import FaceFinder
+from services.core.faces.analyzer import FaceFinder, FoundFace
 from services.core.faces.decode import DecodedImage, decode_image
 from services.core.image_codec import encode_png, encode_thumbnail
 from services.core.library_network import LibraryNetwork
@@ -20,6 +21,9 @@ from services.core.registry import Registry
 from services.core.worker_runtime import WorkerContext
 
 log = logging.getLogger(__name__)
+# Photos above this are decoded at an integer fraction of their size: detection runs at FACETAG_MAX_DETECT_SIDE
+# anyway, and memory then follows this bound, not the photo (a 59 MP PNG: 1.9 GB whole, about 0.5 GB reduced).
+REDUCED_DECODE_PIXELS = 24_000_000
 
 
 def detected_face_id(image_id: str, index: int) -> str:
@@ -54,7 +58,7 @@ class Detector:
 
     async def _load(self, image_id: str) -> DecodedImage:
         data = await asyncio.to_thread(self.ctx.stores.blobs.get, blob_layout.original(image_id))
-        return await asyncio.to_thread(decode_image, data, self.ctx.settings.max_pixels)
+        return await asyncio.to_thread(decode_image, data, self.ctx.settings.max_pixels, REDUCED_DECODE_PIXELS)
 
     async def detect(self, image_id: str) -> None:
         catalog, blobs = self.ctx.stores.catalog, self.ctx.stores.blobs
@@ -71,7 +75,7 @@ class Detector:
         finder = await asyncio.to_thread(lambda: self.finder)  # may read the registry
         found = await asyncio.to_thread(finder.find, decoded.rgb)
         records = []
-        for index, face in enumerate(found):
+        for index, face in enumerate(_in_photo_pixels(found, decoded.scale)):
             face_id = detected_face_id(image_id, index)
             key = blob_layout.chip(image_id, face_id)
             await asyncio.to_thread(blobs.put, key, encode_png(face.chip), "image/png")
@@ -92,7 +96,8 @@ class Detector:
         if face is None:
             raise NotFound(f"face {face_id} was deleted before its chip was made")
         decoded = await self._load(face.image_id)
-        (prepared,) = await asyncio.to_thread(self.finder.at_boxes, decoded.rgb, [face.box])
+        box = _scaled_box(face.box, 1 / decoded.scale)
+        (prepared,) = _in_photo_pixels(await asyncio.to_thread(self.finder.at_boxes, decoded.rgb, [box]), decoded.scale)
         key = blob_layout.chip(face.image_id, face.id)
         await asyncio.to_thread(self.ctx.stores.blobs.put, key, encode_png(prepared.chip), "image/png")
         current = await catalog.get_face(face_id)  # re-read: a person may have named it meanwhile
@@ -102,3 +107,19 @@ class Detector:
         await catalog.add_face(current.model_copy(update={"landmarks": prepared.landmarks, "chip_key": key,
                                                           "quality": prepared.quality.score}))
         await asyncio.to_thread(send, self.celery, CLASSIFY_IMAGE, face.image_id, [face.id])
+
+
+def _scaled_box(box: Box, scale: float) -> Box:
+    if scale == 1.0:
+        return box
+    return Box(left=round(box.left * scale), top=round(box.top * scale), width=max(1, round(box.width * scale)),
+               height=max(1, round(box.height * scale)))
+
+
+def _in_photo_pixels(found: list[FoundFace], scale: float) -> list[FoundFace]:
+    """Faces found on a photo decoded at a reduced size, with boxes and landmarks in the photo's pixels."""
+    if scale == 1.0:
+        return found
+    return [replace(face, box=_scaled_box(face.box, scale),
+                    landmarks=[Point(x=p.x * scale, y=p.y * scale) for p in face.landmarks]) for face in found]
+

@@ -99,3 +99,24 @@ def test_flat_image_is_refused_as_blank() -> None:
     with pytest.raises(ImageDecodeError) as caught:
         decode_image(_encode(Image.new("RGB", (300, 200), (40, 90, 200)), "JPEG"), LIMIT)
     assert caught.value.reason == "blank" and "300x200" in str(caught.value)
+
+
+def test_a_huge_photo_is_decoded_reduced_with_its_scale() -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from services.core.faces.decode import decode_image, inspect_image
+
+    rng = np.random.default_rng(5)
+    for fmt, size in (("PNG", (6000, 5000)), ("JPEG", (7000, 4000))):
+        buffer = io.BytesIO()
+        Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(buffer, fmt)
+        whole = decode_image(buffer.getvalue(), 60_000_000)
+        reduced = decode_image(buffer.getvalue(), 60_000_000, reduce_above=24_000_000)
+        assert whole.rgb.shape[:2] == (size[1], size[0]) and whole.scale == 1.0
+        assert reduced.rgb.shape[0] * reduced.rgb.shape[1] <= 24_000_000
+        assert reduced.scale * reduced.rgb.shape[1] == size[0]
+        info = inspect_image(buffer.getvalue(), 60_000_000)
+        assert (info.format, info.width, info.height) == (fmt, *size)

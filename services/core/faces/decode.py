@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ class ImageDecodeError(InvalidInput):
 class DecodedImage:
     rgb: NDArray[np.uint8]  # (rows, cols, 3), EXIF orientation applied
     format: str  # "JPEG", "PNG", ...
+    scale: float = 1.0  # photo pixels per decoded pixel: above 1 when decoded at a reduced size
 
     @property
     def width(self) -> int:
@@ -172,19 +174,30 @@ def inspect_image(data: bytes, max_pixels: int) -> ImageInfo:
     return ImageInfo(fmt, width, height)
 
 
-def decode_image(data: bytes, max_pixels: int) -> DecodedImage:
+def decode_image(data: bytes, max_pixels: int, reduce_above: int | None = None) -> DecodedImage:
     """Decode fully (so truncation is caught), apply EXIF orientation, convert to RGB.
 
-    The content alone decides what the file is: a PNG named ``.jpg`` is read as the PNG it is.
+    The content alone decides what the file is: a PNG named ``.jpg`` is read as the PNG it is. With
+    ``reduce_above``, a photo of more pixels is decoded at an integer fraction of its size (a JPEG by
+    its own reduced decoding), so memory follows that bound and not the photo; ``scale`` says by how much.
     """
     img, fmt, width, height = _open_checked(data, max_pixels)
+    stored_width = img.width
+    factor = 1.0
+    if reduce_above is not None and img.width * img.height > reduce_above:
+        factor = math.sqrt(img.width * img.height / reduce_above)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            if factor > 1 and fmt == "JPEG":
+                img.draft("RGB", (int(img.width / factor), int(img.height / factor)))  # at most 1/8
             img.load()
+            still = factor * img.width / stored_width  # what JPEG's own reduction left to do
+            if still > 1:
+                img = img.reduce(math.ceil(still))
             img = ImageOps.exif_transpose(img) or img
             rgb = _to_rgb(img)
     except (OSError, SyntaxError, ValueError) as exc:
         raise _decode_failure(fmt, exc) from None
     _refuse_blank(rgb, width, height)
-    return DecodedImage(rgb=rgb, format=fmt)
+    return DecodedImage(rgb=rgb, format=fmt, scale=width / rgb.shape[1])
