@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     task_max_retries: int = Field(5, ge=0)
     task_retry_backoff: float = Field(2.0, ge=0.0, description="Seconds before the first retry; doubles.")
     visibility_timeout: int = Field(300, ge=1, description="Seconds before an unacknowledged task is redelivered.")
+    orphan_sweep_minutes: float = Field(10.0, gt=0, description="Minutes between sweeps for blobs of deleted "
+                                        "photos and faces (one is removed once two sweeps found it orphaned).")
     stalled_after: int = Field(
         600, ge=5, description="Seconds after which an unfinished image is queued again by the reconciler."
     )

@@ -84,7 +84,12 @@ class Detector:
                                       detector=finder.detector_label))
         thumb = encode_thumbnail(decoded.rgb, self.ctx.settings.thumbnail_side)
         await asyncio.to_thread(blobs.put, blob_layout.thumbnail(image_id), thumb, "image/jpeg")
-        await catalog.replace_detected_faces(image_id, records)
+        try:
+            await catalog.replace_detected_faces(image_id, records)
+        except NotFound:  # deleted while we worked: take back what we wrote (the orphan sweep is the backstop)
+            await asyncio.to_thread(blobs.delete_prefix, blob_layout.image_prefix(image_id))
+            log.info("image %s was deleted during detection; its thumbnail and chips are removed", image_id)
+            return
         await catalog.set_image_status(image_id, ImageStatus.classifying)
         await asyncio.to_thread(send, self.celery, CLASSIFY_IMAGE, image_id)
         log.info("image %s: %d face(s) found", image_id, len(records))

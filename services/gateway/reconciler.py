@@ -1,4 +1,5 @@
-"""Requeue photos whose task was lost (a broker restart, a worker killed mid-task on the file broker).
+"""Requeue photos whose task was lost (a broker restart, a worker killed mid-task on the file broker), and
+sweep the blobs of photos and faces deleted while they were being processed.
 
 Tasks are idempotent, so queueing an image twice costs time but never corrupts it.
 """
@@ -7,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 
 from celery import Celery
 
 from services.core.domain import ImageStatus, utcnow
+from services.core.orphans import OrphanSweep
 from services.core.queue import CLASSIFY_IMAGE, DETECT_IMAGE, send
 from services.core.settings import Settings
 from services.core.stores import Stores
@@ -39,7 +42,16 @@ async def reconcile_once(stores: Stores, celery: Celery, settings: Settings) -> 
 
 async def run_reconciler(stores: Stores, celery: Celery, settings: Settings) -> None:
     interval = max(1.0, min(30.0, settings.stalled_after / 2))
+    orphans = OrphanSweep()
+    swept_at = -float("inf")  # the first sweep runs at start
     while True:
+        now = time.monotonic()
+        if now - swept_at >= settings.orphan_sweep_minutes * 60:
+            swept_at = now
+            try:
+                await orphans.sweep(stores)
+            except Exception as exc:  # a store outage: try again next time
+                log.warning("orphan sweep failed: %s", exc)
         await asyncio.sleep(interval)
         try:
             await reconcile_once(stores, celery, settings)

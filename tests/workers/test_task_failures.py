@@ -3,6 +3,7 @@ transient errors are retried with backoff, and after the last retry the photo is
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from services.core import blob_layout
+from services.core.catalog import open_catalog
 from services.core.domain import ImageRecord, ImageStatus, new_id
 from services.core.settings import Settings
 from services.core.worker_runtime import WorkerContext, run_image_task
@@ -87,3 +89,29 @@ def test_after_the_last_retry_the_photo_is_failed_with_the_reason(ctx: WorkerCon
     image = _image(ctx, image_id)
     assert image.status == ImageStatus.failed
     assert "did not answer" in (image.error or "") and "after 4 attempts" in (image.error or "")
+
+
+def test_a_photo_deleted_during_detection_leaves_no_blob(ctx: WorkerContext, facedata: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    image_id = _queued_image(ctx, (facedata / "facetag_samples" / "ben_mat_1.jpg").read_bytes())
+    detector = Detector(ctx, celery=None)  # type: ignore[arg-type]
+    finder = detector.finder
+    real_find = finder.find
+
+    def find_then_the_photo_is_deleted(rgb: Any) -> Any:
+        found = real_find(rgb)
+        # What DELETE /v1/images/{id} does in the gateway, while the detector is busy with the photo.
+        ctx.stores.blobs.delete_prefix(blob_layout.image_prefix(image_id))
+
+        async def delete() -> None:
+            gateway = open_catalog(ctx.settings.catalog_url)
+            await gateway.delete_image(image_id)
+            await gateway.close()
+
+        asyncio.run(delete())
+        return found
+
+    monkeypatch.setattr(finder, "find", find_then_the_photo_is_deleted)
+    ctx.run(detector.detect(image_id))
+    assert ctx.stores.blobs.list(blob_layout.image_prefix(image_id)) == []
+    assert ctx.run(ctx.stores.catalog.get_image(image_id)) is None
