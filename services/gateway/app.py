@@ -40,6 +40,7 @@ from services.gateway.routes import (
 from services.gateway.schemas import ErrorOut
 from services.gateway.security.middleware import Gate
 from services.gateway.security.policy import Policy, allow, api_routes, policy_of
+from services.gateway.web_mount import WebPages
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent / "web"
@@ -91,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.mount("/docs-assets", StaticFiles(directory=SWAGGER_DIR), name="docs-assets")
     if WEB_DIR.is_dir():
-        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+        app.mount("/", WebPages(app, WEB_DIR), name="web")
     _document_refusals(app)
     public = frozenset(r.path for r in api_routes(app) if policy_of(r) is Policy.public)
     # Added last is outermost: hosts are checked first, then CORS answers preflights, then the gate, then

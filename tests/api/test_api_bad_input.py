@@ -132,3 +132,18 @@ def test_any_file_name_comes_back_in_the_download(api: Api, filename: str) -> No
     disposition = response.headers["content-disposition"]
     disposition.encode("latin-1")  # a header must be Latin-1: the raw name went into it before and gave 500
     assert unquote(disposition.split("filename*=UTF-8''")[1]) == filename
+
+
+@pytest.mark.parametrize(("method", "path", "status", "allow"), [
+    ("PUT", "/v1/images", 405, "GET, POST"),
+    ("POST", "/v1/people/{person}", 405, "DELETE, GET, PATCH"),
+    ("DELETE", "/v1/people/..%2F..", 404, None),
+    ("POST", "/v1/no-such-thing", 404, None),
+])
+def test_a_wrong_method_or_path_under_the_api_is_answered_by_the_api(api: Api, method: str, path: str,
+                                                                     status: int, allow: str | None) -> None:
+    person = api.person("Ben")
+    response = api.client.request(method, path.replace("{person}", person["id"]))
+    assert response.status_code == status, response.text
+    assert response.headers.get("allow") == allow
+    assert response.json()["message"]
