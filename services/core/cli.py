@@ -76,6 +76,15 @@ def _users(args: argparse.Namespace) -> int:
     return run_users(args, get_settings())
 
 
+def _backup(args: argparse.Namespace) -> int:
+    from services.core.backup_cmd import run_backup, run_restore
+    from services.core.settings import Settings
+
+    settings = Settings(**({"data_dir": args.data} if args.data else {}))
+    runner = run_backup if args.command == "backup" else run_restore
+    return runner(args.folder, settings, progress=not args.no_progress)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facetag", description="Facetag, self-hosted face tagging: serve it, "
                                      "run its workers, prepare models, analyse photos.")
@@ -110,6 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
                      "processed (default 600)")
     imp.add_argument("--no-progress", action="store_true", help="no progress bar")
     imp.set_defaults(func=_import)
+
+    for name, text in (("backup", "copy the embedded library (catalog, accounts, photos, models) to a new folder, "
+                                  "while it runs"),
+                       ("restore", "put a backup into an empty data folder (the service stopped)")):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("folder", type=Path, help="the backup folder")
+        command.add_argument("--data", type=Path, help="the data folder (default: FACETAG_DATA_DIR)")
+        command.add_argument("--no-progress", action="store_true", help="no progress bar")
+        command.set_defaults(func=_backup)
 
     from services.core.users_cmd import add_parser as add_users_parser
 

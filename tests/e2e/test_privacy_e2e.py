@@ -140,3 +140,34 @@ def test_never_tag_keeps_the_real_model_from_naming_a_person(library: Service, f
     assert all(face["person"] is None for face in image["faces"]), image["faces"]
     # Her own named faces stay hers: a person named them.
     assert _person(library, "madonna")["face_count"] >= PER_PERSON - 1
+
+
+def test_backup_while_running_and_restore_into_a_fresh_folder(library: Service, tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "services.core.cli", "backup", str(tmp_path / "backup"), "--no-progress"]
+    made = subprocess.run(command, env=library.env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    if library.catalog_url.startswith("mongodb"):
+        assert made.returncode == 1 and "mongodump" in made.stderr  # the cluster's stores have their own tools
+        return
+    assert made.returncode == 0, made.stderr
+    before = {path: library.client.get(path).json() for path in ("/v1/people", "/v1/admin/models")}
+    images = library.client.get("/v1/images", params={"limit": 200}).json()
+
+    restored_env = {**library.env, "FACETAG_DATA_DIR": str(tmp_path / "second" / "data")}
+    restored_env.pop("FACETAG_CATALOG_URL", None)
+    put = subprocess.run([sys.executable, "-m", "services.core.cli", "restore", str(tmp_path / "backup"),
+                          "--no-progress"], env=restored_env, cwd=REPO_ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert put.returncode == 0, put.stderr
+    again = subprocess.run([sys.executable, "-m", "services.core.cli", "restore", str(tmp_path / "backup")],
+                           env=restored_env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1 and "already holds a library" in again.stderr
+    for restored in run_embedded(tmp_path / "second"):  # serves tmp_path/second/data, the restored folder
+        assert restored.client.get("/v1/people").json() == before["/v1/people"]
+        models = restored.client.get("/v1/admin/models").json()
+        assert models["current"] == before["/v1/admin/models"]["current"] and models["items"]
+        listed = restored.client.get("/v1/images", params={"limit": 200}).json()
+        assert listed["total"] == images["total"]
+        for image in images["items"]:
+            same = restored.client.get(f"/v1/images/{image['id']}").json()
+            assert [(f["id"], f["person"]) for f in same["faces"]] == [(f["id"], f["person"]) for f in image["faces"]]
+            assert restored.client.get(f"/v1/images/{image['id']}/original").status_code == 200
