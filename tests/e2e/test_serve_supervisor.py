@@ -80,3 +80,38 @@ def test_kill_9_of_serve_leaves_nothing_running_and_a_new_serve_starts_at_once(t
     finally:
         second.stop()
         first.client.close()
+
+
+def _child(service: Service, role: str) -> int:
+    serve = service.processes[0].process.pid
+    for pid in _descendants(serve):
+        try:
+            if role.encode() in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
+                return pid
+        except OSError:
+            continue
+    raise AssertionError(f"no {role} under serve {serve}")
+
+
+def test_a_photo_whose_detector_is_killed_mid_photo_is_done_within_30_seconds(tmp_path: Path,
+                                                                              facedata: Path) -> None:
+    """The embedded broker's lease brings the message back; the reconciler (600 s here) plays no part."""
+    photos = sorted((facedata / "groups" / "wider_val").rglob("*.jpg"))
+    port = free_port()
+    env = base_env(tmp_path / "data", port=port, stalled_after=600)
+    service = Service(url=f"http://127.0.0.1:{port}", data_dir=tmp_path / "data", catalog_url="", env=env)
+    service.processes.append(start_facetag("serve", ["serve"], env, tmp_path))
+    try:
+        service.wait_ready()
+        service.wait_finished(service.upload(photos[0]).json()["id"])  # models loaded, worker warm
+        image_id = service.upload(photos[1]).json()["id"]
+        service.poll(f"/v1/images/{image_id}", "status", ("detecting",), 60)
+        os.kill(_child(service, "detector"), signal.SIGKILL)
+        killed = time.monotonic()
+        image = service.wait_finished(image_id, timeout=120)
+        took = time.monotonic() - killed
+        print(f"photo done {took:.1f}s after its detector was killed")
+        assert image["status"] == "done" and image["faces"], image
+        assert took < 30, took
+    finally:
+        service.stop()

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import pytest
+from celery import Celery
+from kombu.simple import Empty
+
+from services.core import file_broker
 from services.core.queue import DETECT_QUEUE, make_celery
 from services.core.settings import Settings
 
@@ -29,3 +35,50 @@ def test_messages_arrive_whole_and_leave_no_partial_files(tmp_path: Path) -> Non
     # Celery's message body: (args, kwargs, embed)
     assert sorted(int(body[0][0].split("-")[0]) for body in received) == list(range(20))
     assert all(body[0][0].endswith(big) for body in received)
+
+
+def _send(app: Celery, count: int) -> None:
+    with app.connection_for_write() as conn:
+        for i in range(count):
+            app.send_task("facetag.detect_image", args=[str(i)], queue=DETECT_QUEUE, connection=conn)
+
+
+def test_a_message_whose_taker_died_comes_back_and_an_acknowledged_one_never(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(file_broker, "LEASE_SECONDS", 1.0)
+    monkeypatch.setattr(file_broker, "SWEEP_SECONDS", 0.0)
+    monkeypatch.setattr(file_broker, "RENEW_SECONDS", 0.3)
+    app = make_celery(Settings(data_dir=tmp_path))
+    _send(app, 2)
+    # A worker takes both, acknowledges one and dies holding the other (its connection is never closed
+    # cleanly, as after kill -9: nothing puts the message back but the lease running out).
+    dead = app.connection_for_read()
+    queue = dead.SimpleQueue(DETECT_QUEUE)
+    first, second = queue.get(timeout=5), queue.get(timeout=5)
+    first.ack()
+    channel = queue.channel
+    channel._closing.set()  # its renewals stop with it
+    channel._leased.clear()
+    with app.connection_for_read() as conn:
+        other = conn.SimpleQueue(DETECT_QUEUE)
+        started = time.monotonic()
+        again = other.get(timeout=10)
+        assert again.payload == second.payload and time.monotonic() - started < 5
+        again.ack()
+        with pytest.raises(Empty):  # the acknowledged one stays gone
+            other.get(timeout=3)
+        other.close()
+
+
+def test_a_message_held_by_a_live_worker_is_not_handed_out_again(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(file_broker, "LEASE_SECONDS", 1.0)
+    monkeypatch.setattr(file_broker, "SWEEP_SECONDS", 0.0)
+    monkeypatch.setattr(file_broker, "RENEW_SECONDS", 0.2)
+    app = make_celery(Settings(data_dir=tmp_path))
+    _send(app, 1)
+    with app.connection_for_read() as holder, app.connection_for_read() as other:
+        held = holder.SimpleQueue(DETECT_QUEUE).get(timeout=5)  # a long task: held for 3 lease times
+        with pytest.raises(Empty):
+            other.SimpleQueue(DETECT_QUEUE).get(timeout=3)
+        held.ack()
