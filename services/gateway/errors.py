@@ -19,6 +19,9 @@ _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_f
           409: "conflict", 413: "too_large", 415: "unsupported_type", 422: "invalid", 503: "unavailable"}
 
 
+RETRY_AFTER_SECONDS = "5"  # a store that dropped out is usually back (or failed over) within seconds
+
+
 class ApiError(Exception):
     """Raised by routes for a specific status and code."""
 
@@ -65,7 +68,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StoreUnavailable)
     async def _unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
         log.warning("store unavailable: %s", exc)
-        return error_response(503, "unavailable", f"{exc} Try again shortly.")
+        return error_response(503, "unavailable", f"{exc} Try again shortly.", {"Retry-After": RETRY_AFTER_SECONDS})
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

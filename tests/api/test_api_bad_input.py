@@ -147,3 +147,15 @@ def test_a_wrong_method_or_path_under_the_api_is_answered_by_the_api(api: Api, m
     assert response.status_code == status, response.text
     assert response.headers.get("allow") == allow
     assert response.json()["message"]
+
+
+def test_a_store_outage_is_a_503_with_retry_after(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.core.errors import StoreUnavailable
+
+    async def down(*_: object, **__: object) -> None:
+        raise StoreUnavailable("the MongoDB catalog at mongo:27017 did not answer.")
+
+    monkeypatch.setattr(api.catalog, "list_people", down)
+    response = api.client.get("/v1/people")
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+    assert "Try again" in response.json()["message"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -20,25 +21,28 @@ from services.core.catalog import Catalog, open_access, open_catalog
 BLOB_STORES = ["local", pytest.param("s3", marks=pytest.mark.servers)]
 
 
-@pytest.fixture
-async def catalog(catalog_url: str) -> AsyncIterator[Catalog]:
-    store = open_catalog(catalog_url)
+S = TypeVar("S", Catalog, AccessStore)
+
+
+async def _connected(store: S) -> AsyncIterator[S]:
     await store.connect()
     try:
         yield store
     finally:
         await store.close()
+
+
+@pytest.fixture
+async def catalog(catalog_url: str) -> AsyncIterator[Catalog]:
+    async for store in _connected(open_catalog(catalog_url)):
+        yield store
 
 
 @pytest.fixture
 async def access(catalog_url: str) -> AsyncIterator[AccessStore]:
     """The access store (users, sessions, tokens, throttles, audit) beside the catalog at ``catalog_url``."""
-    store = open_access(catalog_url)
-    await store.connect()
-    try:
+    async for store in _connected(open_access(catalog_url)):
         yield store
-    finally:
-        await store.close()
 
 
 @pytest.fixture
