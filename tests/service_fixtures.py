@@ -195,10 +195,10 @@ def cluster_service(tmp_path_factory: pytest.TempPathFactory, redis_url: str, mo
                     ) -> Iterator[Service]:
     """Gateway, 2 detectors, 2 classifiers and a trainer as separate processes on real servers, for one module."""
     yield from run_cluster(tmp_path_factory.mktemp("cluster"), redis_url, mongo_url, s3_url,
-                           visibility_timeout=8, stalled_after=60)
+                           stalled_after=60)
 
 
 @pytest.fixture(scope="module")
 def embedded_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """``facetag serve`` on a free port with its own data folder, for one test module."""
-    yield from run_embedded(tmp_path_factory.mktemp("embedded"), stalled_after=20)
+    yield from run_embedded(tmp_path_factory.mktemp("embedded"), stalled_after=60)

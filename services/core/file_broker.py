@@ -7,9 +7,9 @@ renamed into place once complete; a rename within one folder is atomic.
 
 kombu's file transport also deletes a message as soon as a worker takes it, so late acknowledgement
 does nothing and a killed worker's photo waits for the reconciler. Here a taken message is moved into
-``leased/`` instead, and its file's time is renewed every few seconds by the process holding it; it is
-deleted on acknowledgement. Any consumer moves a lease nobody renewed for ``LEASE_SECONDS`` back into
-the queue: a message taken by a worker that died runs again within about half a minute.
+``leased/`` instead, and its file's time is renewed every fifth of the visibility timeout by the
+process holding it; it is deleted on acknowledgement. Any consumer moves a lease nobody renewed for the
+visibility timeout back into the queue: a message taken by a worker that died runs again soon after.
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ from kombu.utils.json import dumps, loads
 
 SCHEME = "facetagfs"
 LEASES = "leased"
-LEASE_SECONDS = 15.0  # a lease not renewed for this long is taken back
-RENEW_SECONDS = 3.0
 SWEEP_SECONDS = 2.0
 
 
 class Channel(filesystem.Channel):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # A lease not renewed for this long is taken back (Settings.visibility_timeout).
+        self._lease_seconds = float(self.transport_options.get("visibility_timeout", 15))
         self._leased: dict[str, Path] = {}  # delivery tag -> its lease file
         self._lock = threading.Lock()
         self._swept_at = 0.0
@@ -105,14 +105,14 @@ class Channel(filesystem.Channel):
         mine = {lease.name for lease in self._leased.values()}
         for lease in self._lease_folder.iterdir():
             try:
-                expired = lease.name not in mine and now - lease.stat().st_mtime > LEASE_SECONDS
+                expired = lease.name not in mine and now - lease.stat().st_mtime > self._lease_seconds
                 if expired:
                     os.rename(lease, os.path.join(self.data_folder_in, lease.name))
             except OSError:
                 continue  # acknowledged or taken back by someone else meanwhile
 
     def _renew_loop(self) -> None:
-        while not self._closing.wait(RENEW_SECONDS):
+        while not self._closing.wait(max(0.2, self._lease_seconds / 5)):
             with self._lock:
                 held = list(self._leased.values())
             for lease in held:

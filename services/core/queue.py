@@ -2,14 +2,16 @@
 
 Messages carry ids only (claim check). Tasks acknowledge late and are requeued when a worker dies,
 so every task must be idempotent. The embedded default uses kombu's file transport in the data
-folder, which needs no server; the cluster uses Redis.
+folder, which needs no server; the cluster uses Redis. Both hand a message out on a lease that the
+worker renews while it holds it (file_broker, redis_broker): a message held by a worker that died goes
+back to the queue ``visibility_timeout`` seconds later, however long tasks take.
 """
 
 from __future__ import annotations
 
 from celery import Celery
 
-from services.core import file_broker
+from services.core import file_broker, redis_broker
 from services.core.settings import Settings
 
 DETECT_QUEUE = "detect"
@@ -41,17 +43,21 @@ ROUTES = {
 
 def make_celery(settings: Settings) -> Celery:
     app = Celery("facetag")
-    transport_options: dict[str, object] = {"visibility_timeout": settings.visibility_timeout}
     if settings.embedded_broker:
         folder = settings.broker_dir / "messages"
         folder.mkdir(parents=True, exist_ok=True)
-        broker = f"{file_broker.SCHEME}://"
-        transport_options.update(data_folder_in=str(folder), data_folder_out=str(folder), polling_interval=0.2,
-                                 control_folder=str(settings.broker_dir / "control"))
+        broker, transport = f"{file_broker.SCHEME}://", None
+        transport_options: dict[str, object] = {
+            "visibility_timeout": settings.visibility_timeout, "data_folder_in": str(folder),
+            "data_folder_out": str(folder), "polling_interval": 0.2,
+            "control_folder": str(settings.broker_dir / "control")}
     else:
-        broker = settings.broker_url
+        # The URL's redis:// or rediss:// says where, the transport how (with renewed leases).
+        broker, transport = settings.broker_url, redis_broker.TRANSPORT
+        transport_options = redis_broker.transport_options(settings.visibility_timeout)
     app.conf.update(
         broker_url=broker,
+        broker_transport=transport,
         broker_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
         task_routes={name: {"queue": queue} for name, queue in ROUTES.items()},

@@ -58,7 +58,9 @@ class Settings(BaseSettings):
     # Delivery
     task_max_retries: int = Field(5, ge=0)
     task_retry_backoff: float = Field(2.0, ge=0.0, description="Seconds before the first retry; doubles.")
-    visibility_timeout: int = Field(300, ge=1, description="Seconds before an unacknowledged task is redelivered.")
+    visibility_timeout: int = Field(
+        15, ge=1, description="Seconds after which a task whose worker stopped renewing its lease (it died) is "
+        "handed to another worker; a live worker renews every fifth of this, however long the task runs.")
     orphan_sweep_minutes: float = Field(10.0, gt=0, description="Minutes between sweeps for blobs of deleted "
                                         "photos and faces (one is removed once two sweeps found it orphaned).")
     stalled_after: int = Field(

@@ -45,10 +45,8 @@ def _send(app: Celery, count: int) -> None:
 
 def test_a_message_whose_taker_died_comes_back_and_an_acknowledged_one_never(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(file_broker, "LEASE_SECONDS", 1.0)
     monkeypatch.setattr(file_broker, "SWEEP_SECONDS", 0.0)
-    monkeypatch.setattr(file_broker, "RENEW_SECONDS", 0.3)
-    app = make_celery(Settings(data_dir=tmp_path))
+    app = make_celery(Settings(data_dir=tmp_path, visibility_timeout=1))
     _send(app, 2)
     # A worker takes both, acknowledges one and dies holding the other (its connection is never closed
     # cleanly, as after kill -9: nothing puts the message back but the lease running out).
@@ -72,10 +70,8 @@ def test_a_message_whose_taker_died_comes_back_and_an_acknowledged_one_never(
 
 def test_a_message_held_by_a_live_worker_is_not_handed_out_again(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(file_broker, "LEASE_SECONDS", 1.0)
     monkeypatch.setattr(file_broker, "SWEEP_SECONDS", 0.0)
-    monkeypatch.setattr(file_broker, "RENEW_SECONDS", 0.2)
-    app = make_celery(Settings(data_dir=tmp_path))
+    app = make_celery(Settings(data_dir=tmp_path, visibility_timeout=1))
     _send(app, 1)
     with app.connection_for_read() as holder, app.connection_for_read() as other:
         held = holder.SimpleQueue(DETECT_QUEUE).get(timeout=5)  # a long task: held for 3 lease times

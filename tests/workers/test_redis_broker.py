@@ -1,0 +1,79 @@
+"""The cluster broker on a real Redis: a message held by a worker that died comes back within seconds,
+and one held by a live worker, however long, is never handed out twice."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+from celery import Celery
+from kombu.message import Message
+from kombu.simple import Empty, SimpleQueue
+
+from services.core.queue import DETECT_QUEUE, make_celery
+from services.core.settings import Settings
+
+pytestmark = pytest.mark.servers
+LEASE = 1  # seconds; a live holder renews every fifth of it
+
+
+@pytest.fixture
+def app(redis_url: str, tmp_path: object) -> Iterator[Celery]:
+    url = redis_url.rsplit("/", 1)[0] + "/15"  # a database of its own, emptied first
+    redis.Redis.from_url(url).flushdb()
+    yield make_celery(Settings(data_dir=tmp_path, broker_url=url, visibility_timeout=LEASE))
+    redis.Redis.from_url(url).flushdb()
+
+
+def _send(app: Celery, count: int) -> None:
+    with app.connection_for_write() as conn:
+        for i in range(count):
+            app.send_task("facetag.detect_image", args=[str(i)], queue=DETECT_QUEUE, connection=conn)
+
+
+def _get_within(queue: SimpleQueue, seconds: float) -> Message:
+    """The next message, polling once a second as a worker does (expired leases are swept between polls)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return queue.get(timeout=1)
+        except Empty:
+            if time.monotonic() > deadline:
+                raise
+
+
+def test_a_message_whose_taker_died_comes_back_within_seconds_and_an_acknowledged_one_never(app: Celery) -> None:
+    _send(app, 2)
+    dead = app.connection_for_read()
+    assert type(dead.transport).__module__ == "services.core.redis_broker"
+    queue = dead.SimpleQueue(DETECT_QUEUE)
+    first = queue.get(timeout=5)
+    first.ack()
+    second = queue.get(timeout=5)
+    # It dies holding the second: its renewals stop and its connection is never closed cleanly (kill -9),
+    # so nothing puts the message back but the lease running out.
+    queue.channel.qos.closing.set()
+    with app.connection_for_read() as conn:
+        other = conn.SimpleQueue(DETECT_QUEUE)
+        started = time.monotonic()
+        again = _get_within(other, 15)
+        assert again.payload == second.payload
+        assert time.monotonic() - started < 6
+        again.ack()
+        with pytest.raises(Empty):  # the acknowledged one stays gone
+            other.get(timeout=3)
+        other.close()
+    dead.release()  # its message was taken back already: nothing is put back twice
+
+
+def test_a_message_held_by_a_live_worker_is_not_handed_out_again(app: Celery) -> None:
+    _send(app, 1)
+    with app.connection_for_read() as holder, app.connection_for_read() as other:
+        held = holder.SimpleQueue(DETECT_QUEUE).get(timeout=5)  # a long task: held for 4 lease times
+        with pytest.raises(Empty):
+            other.SimpleQueue(DETECT_QUEUE).get(timeout=4)
+        held.ack()
+        with pytest.raises(Empty):
+            other.SimpleQueue(DETECT_QUEUE).get(timeout=3)
