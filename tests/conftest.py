@@ -101,3 +101,19 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
         client.drop_database(client.get_default_database().name)
     finally:
         client.close()
+
+
+@pytest.fixture(scope="module")
+def own_servers() -> Iterator[dict[str, servers.RunningServer]]:
+    """Redis (writing every command to its append-only file, as a production Redis should), FerretDB and
+    MinIO for one module alone, for tests that crash and restart them (``crash``, ``start_again``)."""
+    started: dict[str, servers.RunningServer] = {}
+    try:
+        started["redis"] = servers.start_redis(_binary("redis-server"),
+                                               ["--appendonly", "yes", "--appendfsync", "always"])
+        started["mongo"] = servers.start_ferretdb(_binary("ferretdb"))
+        started["minio"] = servers.start_minio(_binary("minio"))
+        yield started
+    finally:
+        for server in started.values():
+            server.stop()

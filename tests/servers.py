@@ -91,9 +91,25 @@ class RunningServer:
     argv: list[str]
     url: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    probe: Callable[[RunningServer], bool] | None = None
+    what: str = ""
 
     def log_tail(self) -> str:
         return tail(self.log_path)
+
+    def crash(self) -> None:
+        """SIGKILL the process, as a crash or a pulled plug would; its folder and port stay for start_again."""
+        self.process.kill()
+        self.process.wait(10)
+
+    def start_again(self, timeout: float = 60.0) -> None:
+        """Start the same command on the same port and data, and wait until it answers again."""
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(self.argv, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=log,
+                                            stderr=subprocess.STDOUT, env=self.env, preexec_fn=_die_with_parent)
+        assert self.probe is not None
+        _wait_ready(self, functools.partial(self.probe, self), timeout, self.what)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Terminate, kill if it lingers, then remove the folder. Safe to call twice."""
@@ -150,6 +166,7 @@ def _launch(
         log_path = workdir / f"{name}.log"
         port = free_port()
         argv = [str(part) for part in command(workdir, port)]
+        full_env = {**os.environ, **(env or {})}
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 argv,
@@ -157,11 +174,12 @@ def _launch(
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **(env or {})},
+                env=full_env,
                 preexec_fn=_die_with_parent,
             )
         server = RunningServer(
-            name=name, process=process, workdir=workdir, log_path=log_path, port=port, argv=argv
+            name=name, process=process, workdir=workdir, log_path=log_path, port=port, argv=argv, env=full_env,
+            probe=probe, what=what,
         )
         try:
             _wait_ready(server, functools.partial(probe, server), timeout, what)

@@ -22,6 +22,7 @@ from services.core.settings import Settings, get_settings
 from services.core.stores import Stores
 from services.gateway.body_limit import BodyLimit
 from services.gateway.errors import install_error_handlers
+from services.gateway.outbox import Outbox
 from services.gateway.reconciler import run_reconciler
 from services.gateway.routes import (
     admin,
@@ -61,15 +62,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.stores = await Stores.open(settings)
         app.state.celery = make_celery(settings)
-        reconciler = asyncio.create_task(run_reconciler(app.state.stores, app.state.celery, settings))
+        app.state.outbox = Outbox(app.state.celery)
+        background = [asyncio.create_task(run_reconciler(app.state.stores, app.state.celery, settings)),
+                      asyncio.create_task(app.state.outbox.run())]
         log.info("gateway ready: catalog %s, blobs %s, broker %s", settings.catalog_url.split("@")[-1],
                  settings.blob_url.split("@")[-1], "embedded" if settings.embedded_broker else "redis")
         try:
             yield
         finally:
-            reconciler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reconciler
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await app.state.stores.close()
 
     app = FastAPI(

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from services.core.settings import Settings
 from services.core.stores import Stores
+from services.gateway.outbox import Outbox
 
 
 def _stores(request: Request) -> Stores:
@@ -26,6 +27,12 @@ def _celery(request: Request) -> Celery:
     return celery
 
 
+def _outbox(request: Request) -> Outbox:
+    outbox: Outbox = request.app.state.outbox
+    return outbox
+
+
 StoresDep = Annotated[Stores, Depends(_stores)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 CeleryDep = Annotated[Celery, Depends(_celery)]
+OutboxDep = Annotated[Outbox, Depends(_outbox)]

@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 
 from services.core.settings import Settings
 from services.gateway import app as gateway_app
-from services.gateway.routes import image_edits, images
+from services.gateway import outbox
+from services.gateway.routes import image_edits
 
 
 @pytest.fixture
@@ -30,5 +31,5 @@ def api(catalog_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
             api.sent.append((task, args))
 
         monkeypatch.setattr(image_edits, "send", record)
-        monkeypatch.setattr(images, "send", record)
+        monkeypatch.setattr(outbox, "send", record)
         yield api

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 from datetime import datetime
 from typing import Annotated
 
@@ -14,15 +13,14 @@ from services.core import blob_layout
 from services.core.domain import ImageQuery, ImageRecord, ImageStatus, new_id
 from services.core.errors import NotFound
 from services.core.faces.decode import inspect_image
-from services.core.queue import DETECT_IMAGE, send
-from services.gateway.deps import CeleryDep, SettingsDep, StoresDep
+from services.core.queue import DETECT_IMAGE
+from services.gateway.deps import OutboxDep, SettingsDep, StoresDep
 from services.gateway.errors import ApiError
 from services.gateway.presenters import PeopleCache, image_out
 from services.gateway.schemas import MAX_OFFSET, ErrorOut, ImageOut, ImagePage
 from services.gateway.security.audit import audit
 from services.gateway.security.policy import Policy, allow
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/images", tags=["images"])
 
 _ERRORS: dict[int | str, dict[str, object]] = {
@@ -54,7 +52,7 @@ async def upload_image(
     response: Response,
     stores: StoresDep,
     settings: SettingsDep,
-    celery: CeleryDep,
+    outbox: OutboxDep,
     file: Annotated[UploadFile, File(description="The photo: JPEG, PNG, WebP, BMP, TIFF or GIF.")],
 ) -> ImageOut:
     data = await _read_limited(file, settings.max_upload_bytes)
@@ -75,10 +73,7 @@ async def upload_image(
         await asyncio.to_thread(stores.blobs.delete, blob_layout.original(image.id))
         response.status_code = 200
         return await image_out(stored, stores.catalog)
-    try:
-        await asyncio.to_thread(send, celery, DETECT_IMAGE, stored.id)
-    except Exception as exc:  # the broker is down: the reconciler queues the image once it is back
-        log.warning("could not queue image %s for detection (%s); it will be queued again later", stored.id, exc)
+    await outbox.send(DETECT_IMAGE, stored.id)  # the broker down: the photo is safe, its task sent when it is back
     response.headers["Location"] = f"/v1/images/{stored.id}"
     await audit(request, "image.upload", "image", stored.id, after={"filename": stored.filename})
     return await image_out(stored, stores.catalog)
