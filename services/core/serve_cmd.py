@@ -32,11 +32,13 @@ class Child:
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started_at: float = field(default=0.0)
+    restart_at: float | None = None  # set while it waits out its back-off after dying
 
     def start(self, env: dict[str, str]) -> None:
         # preexec_fn is safe here: serve forks from its only thread.
         self.process = subprocess.Popen(self.argv, env=env, preexec_fn=die_with_parent())
         self.started_at = time.monotonic()
+        self.restart_at = None
         log.info("started %s (pid %d)", self.name, self.process.pid)
 
 
@@ -95,6 +97,9 @@ def _serve(settings: Settings, detectors: int, classifiers: int) -> int:
     env = {**os.environ, "FACETAG_DATA_DIR": str(settings.data_dir), "FACETAG_HOST": settings.host,
            "FACETAG_PORT": str(settings.port), "FACETAG_CATALOG_URL": settings.catalog_url,
            "FACETAG_BLOB_URL": settings.blob_url, "FACETAG_BROKER_URL": settings.broker_url}
+    # glibc gives every thread that allocates its own heap, which keeps freed memory; two are plenty for a
+    # worker's few threads (measured: the detector's peak 930 -> 820 MB with crafted 59 MP photos).
+    env.setdefault("MALLOC_ARENA_MAX", "2")
     sign_in_line = _sign_in_line(settings)
     if settings.onnx_threads == 0:
         # The detector and classifier processes share this machine's cores: each ONNX Runtime taking all of
@@ -127,20 +132,30 @@ def _serve(settings: Settings, detectors: int, classifiers: int) -> int:
         while not stopping:
             time.sleep(0.5)
             for child in children:
-                assert child.process is not None
-                code = child.process.poll()
-                if code is None or stopping:
-                    continue
-                # A child that keeps dying right after start waits longer each time.
-                quick = time.monotonic() - child.started_at < 10
-                child.restarts = child.restarts + 1 if quick else 1
-                delay = min(MAX_BACKOFF, 2.0 ** (child.restarts - 1))
-                log.error("%s exited with code %s; restarting in %.0fs", child.name, code, delay)
-                time.sleep(delay)
-                child.start(env)
+                if not stopping:
+                    look_after(child, env)
     finally:
         _stop_all(children)
     return 0
+
+
+def look_after(child: Child, env: dict[str, str]) -> None:
+    """Restart a child that died, after a back-off that grows while it keeps dying right after start; the
+    others are looked after meanwhile."""
+    assert child.process is not None
+    now = time.monotonic()
+    if child.restart_at is not None:
+        if now >= child.restart_at:
+            child.start(env)
+        return
+    code = child.process.poll()
+    if code is None:
+        return
+    quick = now - child.started_at < 10
+    child.restarts = child.restarts + 1 if quick else 1
+    delay = min(MAX_BACKOFF, 2.0 ** (child.restarts - 1))
+    child.restart_at = now + delay
+    log.error("%s exited with code %s; restarting in %.0fs", child.name, code, delay)
 
 
 def _stop_all(children: list[Child]) -> None:

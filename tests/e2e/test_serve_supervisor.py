@@ -14,6 +14,8 @@ import pytest
 from servers import free_port
 from service_fixtures import REPO_ROOT, Service, base_env, start_facetag
 
+from services.core.serve_cmd import Child, look_after
+
 pytestmark = pytest.mark.e2e
 
 
@@ -115,3 +117,30 @@ def test_a_photo_whose_detector_is_killed_mid_photo_is_done_within_30_seconds(tm
         assert took < 30, took
     finally:
         service.stop()
+
+
+def test_a_child_waiting_out_its_back_off_does_not_hold_up_the_others() -> None:
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    crashing, healthy = Child("crashing", sleeper), Child("healthy", sleeper)
+    env = dict(os.environ)
+    for child in (crashing, healthy):
+        child.start(env)
+    crashing.restarts = 4  # it kept dying right after start: its next restart waits 16 s
+    try:
+        first = healthy.process
+        assert crashing.process is not None and first is not None
+        crashing.process.kill()
+        healthy.started_at -= 60  # it had been running a while when it died
+        first.kill()
+        crashing.process.wait(), first.wait()
+        deadline = time.monotonic() + 5
+        while healthy.process is first and time.monotonic() < deadline:
+            for child in (crashing, healthy):
+                look_after(child, env)
+            time.sleep(0.1)
+        assert healthy.process is not first and healthy.process.poll() is None, "not restarted within 5 s"
+        assert crashing.restart_at is not None and crashing.restart_at - time.monotonic() > 10
+    finally:
+        for child in (crashing, healthy):
+            if child.process is not None and child.process.poll() is None:
+                child.process.kill()
