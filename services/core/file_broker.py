@@ -103,6 +103,11 @@ class Channel(filesystem.Channel):
             return
         self._swept_at = now
         mine = {lease.name for lease in self._leased.values()}
+        for partial in Path(self.data_folder_in).glob(".*.part"):
+            # Its sender died while writing it: that message was never sent (the sender's caller saw it fail).
+            with contextlib.suppress(OSError):
+                if now - partial.stat().st_mtime > self._lease_seconds:
+                    partial.unlink()
         for lease in self._lease_folder.iterdir():
             try:
                 expired = lease.name not in mine and now - lease.stat().st_mtime > self._lease_seconds

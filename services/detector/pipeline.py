@@ -66,6 +66,12 @@ class Detector:
         if image is None:
             log.info("image %s was deleted before detection", image_id)
             return
+        if image.status is ImageStatus.classifying:
+            # Detected already; but the detector that did it may have died before queuing the classification
+            # (a redelivered task). Classifying is idempotent: queue it again rather than leave the photo waiting.
+            await asyncio.to_thread(send, self.celery, CLASSIFY_IMAGE, image_id)
+            log.info("image %s is already detected; its classification is queued again", image_id)
+            return
         if image.status not in (ImageStatus.queued, ImageStatus.detecting):
             log.info("image %s is already %s; detection skipped", image_id, image.status.value)
             return

@@ -78,3 +78,22 @@ def test_a_message_held_by_a_live_worker_is_not_handed_out_again(tmp_path: Path,
         with pytest.raises(Empty):
             other.SimpleQueue(DETECT_QUEUE).get(timeout=3)
         held.ack()
+
+
+def test_a_message_its_sender_died_writing_is_cleared_away(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(file_broker, "SWEEP_SECONDS", 0.0)
+    settings = Settings(data_dir=tmp_path, visibility_timeout=1)
+    app = make_celery(settings)
+    folder = settings.broker_dir / "messages"
+    partial = folder / ".123_abc.detect.msg.part"
+    partial.write_bytes(b'{"half a mess')
+    with app.connection_for_read() as conn:
+        queue = conn.SimpleQueue(DETECT_QUEUE)
+        with pytest.raises(Empty):
+            queue.get(timeout=0.5)
+        assert partial.exists()  # it may still be being written
+        time.sleep(1.2)
+        with pytest.raises(Empty):
+            queue.get(timeout=0.5)
+        queue.close()
+    assert not partial.exists()

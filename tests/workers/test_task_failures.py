@@ -115,3 +115,17 @@ def test_a_photo_deleted_during_detection_leaves_no_blob(ctx: WorkerContext, fac
     ctx.run(detector.detect(image_id))
     assert ctx.stores.blobs.list(blob_layout.image_prefix(image_id)) == []
     assert ctx.run(ctx.stores.catalog.get_image(image_id)) is None
+
+
+def test_a_detect_task_redelivered_after_detection_queues_the_classification_again(
+        ctx: WorkerContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The detector that marked the photo "classifying" died before it queued the classification."""
+    from services.detector import pipeline
+
+    image_id = _queued_image(ctx, None)
+    ctx.run(ctx.stores.catalog.set_image_status(image_id, ImageStatus.classifying))
+    sent: list[tuple[str, tuple[object, ...]]] = []
+    monkeypatch.setattr(pipeline, "send", lambda _celery, task, *args: sent.append((task, args)))
+    run_image_task(ctx, _task(retries=0), image_id, Detector(ctx, celery=None).detect(image_id))  # type: ignore[arg-type]
+    assert sent == [("facetag.classify_image", (image_id,))]
+    assert _image(ctx, image_id).status is ImageStatus.classifying
