@@ -1,5 +1,5 @@
 """Shared bits for the benchmark scripts: where the photos are, timing, loading them, settings for
-measurements, the group photos' ground truth and matching found boxes to it."""
+measurements, the group photos' ground truth and matching found boxes to it, latency percentiles."""
 
 from __future__ import annotations
 
@@ -29,6 +29,22 @@ def facedata() -> Path:
     if not path.is_dir():
         sys.exit(f"benchmark photos not found at {path}; set FACETAG_FACEDATA to the shared facedata folder")
     return path
+
+
+def sample_photos(photo_set: str = "samples") -> list[Path]:
+    """The photos the service benchmarks upload, in a fixed order: ``samples`` the one-face portraits
+    (facetag_samples and celeb5), ``groups`` the shared group photos (many faces each)."""
+    root = facedata()
+    if photo_set == "groups":
+        return sorted((root / "groups").rglob("*.jpg"))
+    return sorted((root / "facetag_samples").glob("*.jpg")) + sorted((root / "celeb5").rglob("*.jpg"))
+
+
+def p50_p95(values: Sequence[float]) -> tuple[float, float]:
+    """Median and 95th percentile (statistics.quantiles, exclusive method); one value is both."""
+    if len(values) < 2:
+        return (values[0], values[0]) if values else (float("nan"), float("nan"))
+    return statistics.median(values), statistics.quantiles(values, n=20)[18]
 
 
 def load_rgb(path: Path) -> NDArray[np.uint8]:

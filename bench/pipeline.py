@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common import REPO, facedata, load_rgb
+from common import REPO, load_rgb, p50_p95, sample_photos
 from tqdm import tqdm
 
 sys.path.insert(0, str(REPO / "tests"))
@@ -41,11 +40,7 @@ STACKS: dict[str, dict[str, str | int | float]] = {
 
 
 def pick_photos(count: int, photo_set: str) -> list[Path]:
-    root = facedata()
-    if photo_set == "groups":
-        photos = sorted((root / "groups").rglob("*.jpg"))
-    else:
-        photos = sorted((root / "facetag_samples").glob("*.jpg")) + sorted((root / "celeb5").rglob("*.jpg"))
+    photos = sample_photos(photo_set)
     if len(photos) < count:
         sys.exit(f"only {len(photos)} photos available; ask for fewer with --photos")
     return photos[:count]
@@ -75,8 +70,8 @@ def through_service(service: Service, photos: list[Path], clients: int) -> tuple
     with ThreadPoolExecutor(clients) as pool:
         latencies = list(tqdm(pool.map(one, photos), total=len(photos), desc="uploads", leave=False))
     rate = len(photos) / (time.perf_counter() - start)
-    quantiles = statistics.quantiles(latencies, n=20)
-    return rate, statistics.median(latencies), quantiles[18]
+    p50, p95 = p50_p95(latencies)
+    return rate, p50, p95
 
 
 @contextlib.contextmanager
