@@ -78,3 +78,9 @@ def make_celery(settings: Settings) -> Celery:
 def send(app: Celery, task: str, *args: object) -> None:
     """Queue a task by name; the gateway never imports worker code (nor dlib)."""
     app.send_task(task, args=list(args), queue=ROUTES[task])
+
+
+def waiting_tasks(app: Celery, queue: str) -> int:
+    """How many tasks wait in ``queue`` (not counting those workers hold)."""
+    with app.connection_for_read() as conn:
+        return int(conn.default_channel.queue_declare(queue=queue, passive=True).message_count)

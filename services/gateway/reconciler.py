@@ -1,5 +1,5 @@
-"""Requeue photos whose task was lost (a broker restart, a worker killed mid-task on the file broker), and
-sweep the blobs of photos and faces deleted while they were being processed.
+"""Requeue photos whose task was lost (a gateway that died before sending it, a broker that lost its
+data), and sweep the blobs of photos and faces deleted while they were being processed.
 
 Tasks are idempotent, so queueing an image twice costs time but never corrupts it.
 """
@@ -15,7 +15,7 @@ from celery import Celery
 
 from services.core.domain import ImageStatus, utcnow
 from services.core.orphans import OrphanSweep
-from services.core.queue import CLASSIFY_IMAGE, DETECT_IMAGE, send
+from services.core.queue import CLASSIFY_IMAGE, CLASSIFY_QUEUE, DETECT_IMAGE, DETECT_QUEUE, send, waiting_tasks
 from services.core.settings import Settings
 from services.core.stores import Stores
 
@@ -24,6 +24,13 @@ log = logging.getLogger(__name__)
 
 async def reconcile_once(stores: Stores, celery: Celery, settings: Settings) -> int:
     stalled = await stores.catalog.stalled_images(utcnow() - timedelta(seconds=settings.stalled_after))
+    if not stalled:
+        return 0
+    # A photo behind others in a long queue is not stalled: its task (or one a dead worker held, put back
+    # at the end) is most likely among them; a 10,000-photo import would otherwise queue thousands twice.
+    # Once its stage's queue is empty, it is.
+    behind = {queue: await asyncio.to_thread(waiting_tasks, celery, queue) for queue in (DETECT_QUEUE, CLASSIFY_QUEUE)}
+    requeued = 0
     for image in stalled:
         if image.attempts > settings.task_max_retries:
             await stores.catalog.set_image_status(
@@ -31,13 +38,17 @@ async def reconcile_once(stores: Stores, celery: Celery, settings: Settings) -> 
             )
             log.error("image %s failed: %d attempts did not finish", image.id, image.attempts)
             continue
-        task = CLASSIFY_IMAGE if image.status == ImageStatus.classifying else DETECT_IMAGE
+        classify = image.status == ImageStatus.classifying
+        if behind[CLASSIFY_QUEUE if classify else DETECT_QUEUE]:
+            continue
+        task = CLASSIFY_IMAGE if classify else DETECT_IMAGE
         await asyncio.to_thread(send, celery, task, image.id)
         # Touch it, so it is not queued again before the new task had its chance.
         await stores.catalog.set_image_status(image.id, image.status, image.error)
         log.warning("image %s was %s for over %ss; queued %s again", image.id, image.status.value,
                     settings.stalled_after, task)
-    return len(stalled)
+        requeued += 1
+    return requeued
 
 
 async def run_reconciler(stores: Stores, celery: Celery, settings: Settings) -> None:

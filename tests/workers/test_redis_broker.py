@@ -12,7 +12,7 @@ from celery import Celery
 from kombu.message import Message
 from kombu.simple import Empty, SimpleQueue
 
-from services.core.queue import DETECT_QUEUE, make_celery
+from services.core.queue import DETECT_QUEUE, make_celery, waiting_tasks
 from services.core.settings import Settings
 
 pytestmark = pytest.mark.servers
@@ -70,6 +70,7 @@ def test_a_message_whose_taker_died_comes_back_within_seconds_and_an_acknowledge
 
 def test_a_message_held_by_a_live_worker_is_not_handed_out_again(app: Celery) -> None:
     _send(app, 1)
+    assert waiting_tasks(app, DETECT_QUEUE) == 1
     with app.connection_for_read() as holder, app.connection_for_read() as other:
         held = holder.SimpleQueue(DETECT_QUEUE).get(timeout=5)  # a long task: held for 4 lease times
         with pytest.raises(Empty):
