@@ -13,6 +13,11 @@ class Conflict(FacetagError):
     """The request clashes with what is stored, e.g. a person name already taken (HTTP 409)."""
 
 
+class NotAllowed(FacetagError):
+    """A well-formed request for more than the one it acts for may have, e.g. a token with scopes beyond its
+    owner's role (HTTP 403)."""
+
+
 class InvalidInput(FacetagError):
     """Input the service cannot use: wrong type, broken image, out-of-range box (HTTP 4xx)."""
 

@@ -38,7 +38,9 @@ MODELS_PREFIX = "models/"
 CURRENT_KEY = "models/current.json"
 WORKERS_PREFIX = "workers/"
 EVENT_CHANNEL = "facetag:models"
-VERSION_RE = re.compile(r"^v(\d{1,9})$")
+# ASCII digits only; also the pattern the OpenAPI document states for a version.
+VERSION_PATTERN = r"^v([0-9]{1,9})$"
+VERSION_RE = re.compile(VERSION_PATTERN)
 
 # Output names of a published graph, beside the backbone's "descriptors".
 OUT_DISTANCES = "person_distances"  # (N, P) float: distance to each person's nearest exemplar

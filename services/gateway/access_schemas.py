@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field, Strict
 
 from services.core.access.accounts import MAX_PASSWORD, MIN_PASSWORD
 from services.core.access.model import ApiToken, AuditEntry, Role, Scope, User
+from services.gateway.inputs import Integer, StrictBody
 
 Password = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD,
                  description=f"At least {MIN_PASSWORD} characters.")
-Username = Field(min_length=1, max_length=64, pattern=r"^\s*[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\s*$",
+Username = Field(min_length=1, max_length=64, pattern=r"^[\t\n\v\f\r ]*[A-Za-z0-9][A-Za-z0-9._@-]{0,63}[\t\n\v\f\r ]*$",
                  description="Letters, digits and . _ @ -, starting with a letter or digit; case-insensitive.")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# Enum values arrive as JSON strings; strict validation of the parsed body would want the enum objects.
+RoleName = Annotated[Role, Strict(False)]
+ScopeName = Annotated[Scope, Strict(False)]
 
 
-class LoginIn(_Strict):
+class LoginIn(StrictBody):
     username: str = Field(min_length=1, max_length=256)
     password: str = Field(min_length=1, max_length=MAX_PASSWORD)
 
@@ -28,7 +30,7 @@ class LoginIn(_Strict):
 class UserOut(BaseModel):
     id: str
     username: str
-    role: Role
+    role: RoleName
     created_at: datetime
     last_login_at: datetime | None
 
@@ -51,27 +53,27 @@ class MeOut(BaseModel):
     via: Literal["session", "token", "admin-key"]
 
 
-class PasswordChangeIn(_Strict):
+class PasswordChangeIn(StrictBody):
     current_password: str = Field(min_length=1, max_length=MAX_PASSWORD)
     new_password: str = Password
 
 
-class UserIn(_Strict):
+class UserIn(StrictBody):
     username: str = Username
     password: str = Password
-    role: Role
+    role: RoleName
 
 
-class UserChangeIn(_Strict):
-    role: Role | None = None
+class UserChangeIn(StrictBody):
+    role: RoleName | None = None
     password: str | None = Field(None, min_length=MIN_PASSWORD, max_length=MAX_PASSWORD,
                                  description=f"A new password (at least {MIN_PASSWORD} characters).")
 
 
-class TokenIn(_Strict):
+class TokenIn(StrictBody):
     name: str = Field(min_length=1, max_length=100, description="What the token is for, e.g. 'phone uploader'.")
-    scopes: list[Scope] = Field(min_length=1, max_length=4)
-    expires_in_days: int | None = Field(90, ge=1, le=3650, description="None: never expires.")
+    scopes: list[ScopeName] = Field(min_length=1, max_length=4)
+    expires_in_days: Integer | None = Field(90, ge=1, le=3650, description="None: never expires.")
     for_user: str | None = Field(None, max_length=64, description="Admins: make the token for this username "
                                  "(an admin key, which belongs to no user, must say whose token it is).")
 

@@ -24,6 +24,7 @@ from services.gateway.body_limit import BodyLimit
 from services.gateway.errors import install_error_handlers
 from services.gateway.outbox import Outbox
 from services.gateway.reconciler import run_reconciler
+from services.gateway.responses import document_errors
 from services.gateway.routes import (
     admin,
     audit_log,
@@ -38,7 +39,6 @@ from services.gateway.routes import (
     tokens,
     users,
 )
-from services.gateway.schemas import ErrorOut
 from services.gateway.security.middleware import Gate
 from services.gateway.security.policy import Policy, allow, api_routes, policy_of
 from services.gateway.web_mount import WebPages
@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/docs-assets", StaticFiles(directory=SWAGGER_DIR), name="docs-assets")
     if WEB_DIR.is_dir():
         app.mount("/", WebPages(app, WEB_DIR), name="web")
-    _document_refusals(app)
+    document_errors(app)
     public = frozenset(r.path for r in api_routes(app) if policy_of(r) is Policy.public)
     # Added last is outermost: hosts are checked first, then CORS answers preflights, then the gate, then
     # body sizes are counted.
@@ -111,12 +111,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_host_list)
     return app
 
-
-def _document_refusals(app: FastAPI) -> None:
-    """Every route that needs someone signed in can answer 401 and 403: say so in the OpenAPI document."""
-    refusals = {401: "Nobody signed in: no session cookie or API token.",
-                403: "Signed in, but without the role or scope this needs (or a cross-site request)."}
-    for route in api_routes(app):
-        if policy_of(route) not in (None, Policy.public):
-            for status, text in refusals.items():
-                route.responses.setdefault(status, {"model": ErrorOut, "description": text})

@@ -5,14 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 
-from services.core.catalog.rules import MAX_NAME_LENGTH, clean_person_name
+from services.core.catalog.rules import MAX_NAME_LENGTH, NAME_PATTERN, clean_person_name
 from services.core.domain import Box
 from services.core.errors import InvalidInput
+from services.gateway.inputs import Integer, Omittable, StrictBody
 from services.gateway.schemas import FaceOut
 
 MIN_BOX_SIDE = 8
+MAX_COORDINATE = 2**31 - 1  # far past any photo, and an integer every store keeps
+
+
 def _clean_name(value: str) -> str:
     try:
         return clean_person_name(value)
@@ -20,29 +24,42 @@ def _clean_name(value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+# The length is counted as given, as the document states it; clean_person_name is the rest of the rule, which
+# the document states as a pattern (a test holds them equal).
 PersonName = Annotated[
     str,
+    StringConstraints(max_length=MAX_NAME_LENGTH),
     AfterValidator(_clean_name),
-    Field(description=f"1 to {MAX_NAME_LENGTH} characters, no control or bidirectional control characters; "
-                      "stored in Unicode NFKC without surrounding spaces. Names compare case-insensitively.",
-          examples=["Ben Affleck"]),
+    Field(description=f"1 to {MAX_NAME_LENGTH} characters, not all spaces, no control or bidirectional control "
+                      "characters but whitespace around it; stored in Unicode NFKC without that whitespace. Names "
+                      "compare case-insensitively.",
+          examples=["Ben Affleck"],
+          json_schema_extra={"minLength": 1, "pattern": NAME_PATTERN}),
 ]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _true(value: bool) -> bool:
+    if not value:
+        raise ValueError("must be true, or left out")
+    return value
 
 
-class PersonIn(_Strict):
+# A flag that is sent only to say yes: false would be a fifth, meaningless way to say nothing.
+OnlyTrue = Annotated[bool, AfterValidator(_true), WithJsonSchema({"type": "boolean", "const": True})]
+
+
+class PersonIn(StrictBody):
     name: PersonName
 
 
-class PersonChangeIn(_Strict):
+class PersonChangeIn(StrictBody):
     """A new name, the never-tag opt-out, or both."""
 
-    name: PersonName | None = None
-    never_tag: bool | None = Field(None, description="True: no model ever names this person again (their "
-                                                     "faces stay unknown unless a person names them).")
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    name: Omittable[PersonName] = None
+    never_tag: Omittable[bool] = Field(None, description="True: no model ever names this person again (their "
+                                                         "faces stay unknown unless a person names them).")
 
     @model_validator(mode="after")
     def _something(self) -> Self:
@@ -51,7 +68,7 @@ class PersonChangeIn(_Strict):
         return self
 
 
-class PersonMergeIn(_Strict):
+class PersonMergeIn(StrictBody):
     into: str = Field(description="Id of the person who remains; every face of this person moves to them.")
 
 
@@ -73,35 +90,48 @@ class FacePage(BaseModel):
     limit: int
 
 
-class FaceLabelIn(_Strict):
+class FaceLabelIn(StrictBody):
     """Exactly one of the four fields: who this face is, or confirm the model's guess, or unknown."""
 
-    person_id: str | None = Field(None, description="Name the face as this existing person.")
-    name: PersonName | None = Field(None, description="Name the face; the person is created if nobody has "
-                                                      "this name yet (case-insensitively).")
-    confirm: bool = Field(False, description="Accept the current label (usually the model's guess) as a "
-                                             "person's, so no model changes it again.")
-    unknown: bool = Field(False, description="A person says this is nobody they know.")
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
+
+    person_id: Omittable[str] = Field(None, description="Name the face as this existing person.")
+    name: Omittable[PersonName] = Field(None, description="Name the face; the person is created if nobody has "
+                                                          "this name yet (case-insensitively).")
+    confirm: Omittable[OnlyTrue] = Field(None, description="Accept the current label (usually the model's "
+                                                                "guess) as a person's, so no model changes it again.")
+    unknown: Omittable[OnlyTrue] = Field(None, description="A person says this is nobody they know.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
-        given = [self.person_id is not None, self.name is not None, self.confirm, self.unknown]
-        if sum(given) != 1:
+        if len(self.model_fields_set) != 1:
             raise ValueError("give exactly one of person_id, name, confirm: true or unknown: true")
         return self
 
 
-class ManualFaceIn(_Strict):
-    box: Box = Field(description="Pixels in the upright photo (as shown); must lie inside it.")
-    person_id: str | None = Field(None, description="Who it is, if known: an existing person.")
-    name: PersonName | None = Field(None, description="Who it is, if known: created if new.")
+class BoxIn(StrictBody):
+    """A box drawn on the upright photo (as shown), in pixels; it must lie inside the photo."""
+
+    left: Integer = Field(ge=0, le=MAX_COORDINATE)
+    top: Integer = Field(ge=0, le=MAX_COORDINATE)
+    width: Integer = Field(ge=MIN_BOX_SIDE, le=MAX_COORDINATE)
+    height: Integer = Field(ge=MIN_BOX_SIDE, le=MAX_COORDINATE)
+
+    def as_box(self) -> Box:
+        return Box(left=self.left, top=self.top, width=self.width, height=self.height)
+
+
+class ManualFaceIn(StrictBody):
+    """A box, and who it is if known: person_id or name, not both."""
+
+    model_config = ConfigDict(json_schema_extra={"maxProperties": 2})
+
+    box: BoxIn
+    person_id: Omittable[str] = Field(None, description="Who it is, if known: an existing person.")
+    name: Omittable[PersonName] = Field(None, description="Who it is, if known: created if new.")
 
     @model_validator(mode="after")
     def _one_identity(self) -> Self:
         if self.person_id is not None and self.name is not None:
             raise ValueError("give person_id or name, not both")
-        if self.box.left < 0 or self.box.top < 0:
-            raise ValueError("the box must lie inside the photo (left and top at least 0)")
-        if self.box.width < MIN_BOX_SIDE or self.box.height < MIN_BOX_SIDE:
-            raise ValueError(f"the box must be at least {MIN_BOX_SIDE} pixels wide and high")
         return self

@@ -50,6 +50,7 @@ EXPECTED: dict[tuple[str, str], Policy] = {
     ("POST", "/v1/admin/redetect"): Policy.admin,
     ("GET", "/v1/admin/models"): Policy.admin,
     ("GET", "/v1/admin/models/{version}"): Policy.admin,
+    ("GET", "/v1/admin/models/current"): Policy.admin,
     ("PUT", "/v1/admin/models/current"): Policy.admin,
     ("GET", "/v1/admin/workers"): Policy.admin,
     ("GET", "/v1/admin/users"): Policy.admin,
@@ -69,8 +70,8 @@ EXPECTED: dict[tuple[str, str], Policy] = {
     ("GET", "/readyz"): Policy.public,
     ("GET", "/docs"): Policy.signed_in,
 }
-# What an admin key (it belongs to no user) cannot do: change "its" password or end "its" sessions.
-NO_USER = {("POST", "/v1/auth/password"), ("POST", "/v1/auth/logout-all")}
+# An admin key belongs to no user: it cannot change "its" password, end "its" sessions or own a token.
+NO_USER = {("POST", "/v1/auth/password"), ("POST", "/v1/auth/logout-all"), ("POST", "/v1/tokens")}
 PASSWORD = "a long test password"
 
 

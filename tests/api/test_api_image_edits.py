@@ -51,16 +51,28 @@ def test_a_box_touching_the_far_edges_is_inside(api: Api) -> None:
 @pytest.mark.parametrize("box", [
     {"left": 600, "top": 10, "width": 41, "height": 40},
     {"left": 10, "top": 441, "width": 40, "height": 40},
+    {"left": 5000, "top": 5000, "width": 40, "height": 40},
+])  # fmt: skip
+def test_a_box_past_the_photo_is_a_conflict_with_it(api: Api, box: dict[str, object]) -> None:
+    # Well-formed by every rule the API document states: what it clashes with is this photo's size.
+    image = api.add_image(width=640, height=480)
+    response = api.client.post(f"/v1/images/{image.id}/faces", json={"box": box})
+    assert response.status_code == 409, response.text
+    assert response.json()["message"] == "The box reaches past the photo, which is 640x480 pixels."
+    assert api.image(image.id)["faces"] == []
+    assert api.sent == []
+
+
+@pytest.mark.parametrize("box", [
     {"left": -1, "top": 10, "width": 40, "height": 40},
     {"left": 10, "top": -5, "width": 40, "height": 40},
     {"left": 10, "top": 10, "width": 0, "height": 40},
     {"left": 10, "top": 10, "width": 40, "height": -3},
     {"left": 10, "top": 10, "width": 4, "height": 4},
-    {"left": 5000, "top": 5000, "width": 40, "height": 40},
     {"left": "10", "top": 10, "width": "wide", "height": 40},
     {"left": 10, "top": 10},
 ])  # fmt: skip
-def test_a_box_outside_the_photo_is_refused(api: Api, box: dict[str, object]) -> None:
+def test_a_box_breaking_the_box_rules_is_refused(api: Api, box: dict[str, object]) -> None:
     image = api.add_image(width=640, height=480)
     response = api.client.post(f"/v1/images/{image.id}/faces", json={"box": box})
     assert response.status_code == 422, response.text

@@ -69,8 +69,8 @@ def test_search_by_upload_date_includes_both_ends(api: Api, album: dict[str, Ima
     assert api.search(uploaded_to=EPOCH.isoformat()) == [album["ben"].id]
     # Other time zones name the same instants.
     assert api.search(uploaded_from="2024-05-01T14:02:00+02:00") == [album["empty"].id, album["matt_stranger"].id]
-    assert api.search(uploaded_to="2024-04-30") == []
-    assert api.search(uploaded_from="2024-05-02") == []
+    assert api.search(uploaded_to="2024-04-30T23:59:59Z") == []
+    assert api.search(uploaded_from="2024-05-02T00:00:00Z") == []
 
 
 def test_a_date_that_is_not_a_date_is_422(api: Api) -> None:

@@ -18,7 +18,7 @@ from services.core.access.model import Role, Scope, User
 from services.core.access.store import AccessStore
 from services.core.catalog import sqlite_path
 from services.core.domain import utcnow
-from services.core.errors import Conflict, InvalidInput
+from services.core.errors import Conflict, InvalidInput, NotAllowed
 from services.core.settings import Settings
 
 PASSWORD = "correct horse battery"
@@ -220,10 +220,10 @@ async def test_a_token_gets_only_scopes_of_the_users_role(accounts: Accounts) ->
     viewer = await accounts.create_user("vic", PASSWORD, Role.viewer)
     editor = await accounts.create_user("ed", PASSWORD, Role.editor)
     admin = await accounts.create_user("ada", PASSWORD, Role.admin)
-    with pytest.raises(InvalidInput) as refused:
+    with pytest.raises(NotAllowed) as refused:
         await accounts.create_token(viewer, "ci", [Scope.read, Scope.edit], None)
     assert "edit" in str(refused.value) and "allowed: read" in str(refused.value)
-    with pytest.raises(InvalidInput, match="allowed: edit, images:write, read"):
+    with pytest.raises(NotAllowed, match="allowed: edit, images:write, read"):
         await accounts.create_token(editor, "ci", [Scope.admin], None)
     with pytest.raises(InvalidInput):
         await accounts.create_token(admin, "ci", [], None)

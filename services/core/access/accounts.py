@@ -13,7 +13,7 @@ from services.core.access import secrets
 from services.core.access.model import ROLE_SCOPES, ApiToken, Role, Scope, Session, Throttle, User
 from services.core.access.store import AccessStore, username_key
 from services.core.domain import utcnow
-from services.core.errors import Conflict, FacetagError, InvalidInput, NotFound
+from services.core.errors import Conflict, FacetagError, InvalidInput, NotAllowed, NotFound
 from services.core.settings import Settings
 
 MIN_PASSWORD = 10
@@ -163,7 +163,7 @@ class Accounts:
         """A token for ``user``; its scopes must be ones the user's role has. Returns the secret (shown once)."""
         beyond = sorted(set(scopes) - ROLE_SCOPES[user.role])
         if beyond:
-            raise InvalidInput(f"a {user.role.value} cannot give a token the scope(s) {', '.join(beyond)}; "
+            raise NotAllowed(f"a {user.role.value} cannot give a token the scope(s) {', '.join(beyond)}; "
                                f"allowed: {', '.join(sorted(ROLE_SCOPES[user.role]))}")
         if not scopes:
             raise InvalidInput("a token needs at least one scope")

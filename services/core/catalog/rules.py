@@ -16,7 +16,10 @@ from services.core.errors import InvalidInput
 SAME_FACE_IOU = 0.5
 # Statuses of an image that is still on its way through the pipeline.
 UNFINISHED_STATUSES = ("queued", "detecting", "classifying")
-MAX_NAME_LENGTH = 100
+MAX_NAME_LENGTH = 100  # characters of a name as a person gives it (the API refuses longer ones)
+# NFKC writes a few characters as several (U+FDFA as 18): the longest form a name of MAX_NAME_LENGTH takes.
+NFKC_MOST_GROWTH = 18
+MAX_STORED_NAME_LENGTH = NFKC_MOST_GROWTH * MAX_NAME_LENGTH
 
 
 # Control characters and line/paragraph separators; format characters (e.g. the zero-width joiner
@@ -25,15 +28,30 @@ _FORBIDDEN_CATEGORIES = {"Cc", "Cs", "Zl", "Zp"}
 # Unicode's Bidi_Control characters: they can make a name display as another (U+202E reverses it).
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
+# The same rule as a regular expression for the OpenAPI document (ECMA-262 and Python alike), so clients can
+# check a name before sending it; a test holds it to clean_person_name for every character. Forbidden: the
+# characters above (Cc is U+0000-U+001F and U+007F-U+009F; lone surrogates, Cs, are not text at all and cannot
+# be written in a pattern). Blank: whitespace that is not forbidden. Stripped: all that str.strip() removes
+# from the ends (blanks, and the tabs, line breaks and separators that are forbidden anywhere else).
+_FORBIDDEN_CLASS = r"\u0000-\u001f\u007f-\u009f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_BLANK_CLASS = r"\u0020\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+_STRIPPED_CLASS = rf"\u0009-\u000d\u001c-\u001f\u0085\u2028\u2029{_BLANK_CLASS}"
+_WORD_END = f"[^{_FORBIDDEN_CLASS}{_BLANK_CLASS}]"
+NAME_PATTERN = f"^[{_STRIPPED_CLASS}]*{_WORD_END}(?:[^{_FORBIDDEN_CLASS}]*{_WORD_END})?[{_STRIPPED_CLASS}]*$"
+
 
 def clean_person_name(name: str) -> str:
     """The name as stored: NFKC (full-width and other look-alike forms become the plain letters), surrounding
-    whitespace removed. Empty or overlong names, control and bidirectional control characters are refused."""
+    whitespace removed. Empty names, control and bidirectional control characters are refused.
+
+    A person gives at most MAX_NAME_LENGTH characters, counted as given (the API checks that, as its document
+    says); the stored form may be longer, as NFKC makes a few characters several (U+FB00 becomes "ff"), so
+    the stored form is held to what that can make, and cleaning a stored name again never refuses it."""
     cleaned = unicodedata.normalize("NFKC", name).strip()
     if not cleaned:
         raise InvalidInput("a name must not be empty")
-    if len(cleaned) > MAX_NAME_LENGTH:
-        raise InvalidInput(f"a name must be at most {MAX_NAME_LENGTH} characters (this one has {len(cleaned)})")
+    if len(cleaned) > MAX_STORED_NAME_LENGTH:
+        raise InvalidInput(f"a name must be at most {MAX_NAME_LENGTH} characters")
     if any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in cleaned):
         raise InvalidInput("a name must not contain control characters such as tabs or line breaks")
     if any(ch in _BIDI_CONTROLS for ch in cleaned):

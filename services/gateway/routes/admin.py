@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Path, Request, Response
+from pydantic import BaseModel, Field
 
 from services.core import registry as reg
 from services.core.domain import Job
@@ -17,14 +16,14 @@ from services.core.library_network import configured
 from services.core.queue import COLLECT_DATASET, REDETECT_LIBRARY, RETAG_FACES, SWITCH_NETWORK, TRAIN_MODEL, send
 from services.gateway.deps import CeleryDep, SettingsDep, StoresDep
 from services.gateway.disposition import content_disposition
+from services.gateway.inputs import Instant, Integer, ModelVersion, StrictBody
 from services.gateway.job_start import start_job
-from services.gateway.schemas import ErrorOut
+from services.gateway.responses import ZIP, errors
 from services.gateway.security.audit import audit
 from services.gateway.security.policy import Policy, allow
 
 log = logging.getLogger(__name__)
-_ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorOut} for code in (401, 403, 404, 409, 422, 503)}
-router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[allow(Policy.admin)], responses=_ERRORS)
+router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[allow(Policy.admin)])
 
 
 LabelSourceName = Literal["person", "model"]
@@ -34,25 +33,21 @@ def _person_only() -> list[LabelSourceName]:
     return ["person"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DatasetIn(_Strict):
-    since: datetime | None = Field(None, description="Only faces labelled at or after this time (ISO 8601).")
+class DatasetIn(StrictBody):
+    since: Instant | None = Field(None, description="Only faces labelled at or after this time; null: all.")
     label_sources: list[LabelSourceName] = Field(
         default_factory=_person_only, min_length=1,
         description="Whose labels to include: person (default) and/or model.")
 
 
-class TrainIn(_Strict):
+class TrainIn(StrictBody):
     force: bool = Field(False, description="Publish even if the new model is worse than the current one on the "
                                            "same held-out faces, or train although nothing changed.")
     threshold: float | None = Field(None, gt=0.0, le=2.0, description="Use this distance threshold instead of "
                                                                       "calibrating one (experts only).")
-    holdout_percent: int = Field(20, ge=5, le=50, description="Share of faces held out for calibration and "
+    holdout_percent: Integer = Field(20, ge=5, le=50, description="Share of faces held out for calibration and "
                                                               "comparison (chosen by face id, stable).")
-    max_exemplars: int = Field(128, ge=1, le=2000, description="At most this many faces per person in the model.")
+    max_exemplars: Integer = Field(128, ge=1, le=2000, description="At most this many faces per person in the model.")
 
 
 class ModelOut(reg.ModelManifest):
@@ -68,8 +63,8 @@ class ModelList(BaseModel):
     switch_needed: bool = Field(description="True when they differ: POST /v1/admin/switch-network moves the library.")
 
 
-class CurrentIn(_Strict):
-    version: str = Field(description="The version to serve, e.g. v3 (rollback or forcing a kept version).",
+class CurrentIn(StrictBody):
+    version: ModelVersion = Field(description="The version to serve, e.g. v3 (rollback or forcing a kept version).",
                          examples=["v1"])
     reason: str = Field("", max_length=500, description="Recorded with the pointer.")
 
@@ -100,8 +95,7 @@ async def collect_dataset(request: Request, body: DatasetIn, response: Response,
     return await _start_job(request, stores, celery, response, "dataset", COLLECT_DATASET, params)
 
 
-@router.get("/datasets/{job_id}/download", response_class=Response,
-            responses={200: {"content": {"application/zip": {}}}},
+@router.get("/datasets/{job_id}/download", response_class=Response, responses={200: ZIP, **errors(409)},
             summary="The zip of a finished dataset job")
 async def download_dataset(job_id: str, stores: StoresDep) -> Response:
     job = await stores.catalog.get_job(job_id)
@@ -161,8 +155,18 @@ async def list_models(stores: StoresDep, settings: SettingsDep) -> ModelList:
                      library_network=serving or wanted, switch_needed=serving is not None and serving != wanted)
 
 
+@router.get("/models/current", response_model=reg.CurrentPointer, responses=errors(404),
+            summary="The version being served",
+            description="404 while no model is published yet: classifiers then give descriptors only.")
+async def get_current(stores: StoresDep) -> reg.CurrentPointer:
+    current = await asyncio.to_thread(reg.Registry(stores.blobs).current)
+    if current is None:
+        raise NotFound("No model is being served yet; train one with POST /v1/admin/train.")
+    return current
+
+
 @router.get("/models/{version}", response_model=ModelOut, summary="One model version's manifest")
-async def get_model(version: str, stores: StoresDep) -> ModelOut:
+async def get_model(version: Annotated[ModelVersion, Path(description="e.g. v3")], stores: StoresDep) -> ModelOut:
     registry = reg.Registry(stores.blobs)
     manifest = await asyncio.to_thread(registry.manifest, version)
     current = await asyncio.to_thread(registry.current)
@@ -170,7 +174,7 @@ async def get_model(version: str, stores: StoresDep) -> ModelOut:
                     model_url=f"/v1/admin/models/{version}")
 
 
-@router.put("/models/current", response_model=reg.CurrentPointer,
+@router.put("/models/current", response_model=reg.CurrentPointer, responses=errors(404, 409),
             summary="Serve another stored version (rollback); the file is verified first",
             description="Classifier workers switch within seconds; faces a model labelled are tagged again.")
 async def set_current(body: CurrentIn, request: Request, stores: StoresDep, settings: SettingsDep,

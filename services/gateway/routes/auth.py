@@ -14,13 +14,12 @@ from services.core.errors import InvalidInput
 from services.gateway.access_schemas import LoginIn, LoginOut, MeOut, PasswordChangeIn, UserOut
 from services.gateway.deps import SettingsDep, StoresDep
 from services.gateway.errors import ApiError, error_response
-from services.gateway.schemas import ErrorOut
+from services.gateway.responses import errors
 from services.gateway.security.audit import audit, client_of
 from services.gateway.security.policy import Policy, allow, principal_of
 from services.gateway.security.principal import CSRF_COOKIE, SESSION_COOKIE, Principal
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
-_ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorOut} for code in (401, 403, 422, 429, 503)}
 
 
 def _accounts(request: Request) -> Accounts:
@@ -43,7 +42,7 @@ def session_user(request: Request) -> Principal:
     return principal
 
 
-@router.post("/login", response_model=LoginOut, responses=_ERRORS, dependencies=[allow(Policy.public)],
+@router.post("/login", response_model=LoginOut, responses=errors(429), dependencies=[allow(Policy.public)],
              summary="Sign in with a username and password; sets the session cookie")
 async def login(body: LoginIn, request: Request, accounts: AccountsDep, settings: SettingsDep) -> Response:
     client = client_of(request) or "unknown"
@@ -76,7 +75,7 @@ def _signed_out(settings: SettingsDep) -> Response:
     return response
 
 
-@router.post("/logout", status_code=204, response_class=Response, responses=_ERRORS,
+@router.post("/logout", status_code=204, response_class=Response,
              dependencies=[allow(Policy.signed_in)], summary="End this session")
 async def logout(request: Request, stores: StoresDep, settings: SettingsDep) -> Response:
     principal = signed_in(request)
@@ -86,7 +85,7 @@ async def logout(request: Request, stores: StoresDep, settings: SettingsDep) -> 
     return _signed_out(settings)
 
 
-@router.post("/logout-all", status_code=204, response_class=Response, responses=_ERRORS,
+@router.post("/logout-all", status_code=204, response_class=Response,
              dependencies=[allow(Policy.signed_in)], summary="Sign out everywhere: end every session of this user")
 async def logout_all(request: Request, stores: StoresDep, settings: SettingsDep) -> Response:
     principal = session_user(request)
@@ -96,7 +95,7 @@ async def logout_all(request: Request, stores: StoresDep, settings: SettingsDep)
     return _signed_out(settings)
 
 
-@router.get("/me", response_model=MeOut, responses=_ERRORS, dependencies=[allow(Policy.signed_in)],
+@router.get("/me", response_model=MeOut, dependencies=[allow(Policy.signed_in)],
             summary="Who is signed in, with which role and scopes")
 async def me(request: Request) -> MeOut:
     principal = signed_in(request)
@@ -104,7 +103,7 @@ async def me(request: Request) -> MeOut:
                  scopes=sorted(principal.scopes), via=principal.via)
 
 
-@router.post("/password", status_code=204, response_class=Response, responses=_ERRORS,
+@router.post("/password", status_code=204, response_class=Response,
              dependencies=[allow(Policy.signed_in)],
              summary="Change your own password; your other sessions are signed out")
 async def change_password(body: PasswordChangeIn, request: Request, accounts: AccountsDep) -> Response:

@@ -8,14 +8,14 @@ from fastapi import APIRouter, Response
 
 from services.core import blob_layout
 from services.core.errors import NotFound
+from services.core.faces.decode import ACCEPTED_FORMATS
 from services.gateway.deps import StoresDep
 from services.gateway.disposition import content_disposition
+from services.gateway.responses import file_answer
 from services.gateway.routes.images import get_image_or_404
-from services.gateway.schemas import ErrorOut
 from services.gateway.security.policy import Policy, allow
 
 router = APIRouter(tags=["downloads"], dependencies=[allow(Policy.read)])
-_ERRORS: dict[int | str, dict[str, object]] = {404: {"model": ErrorOut}}
 _CACHE = {"Cache-Control": "private, max-age=86400"}  # blobs of an id never change
 
 
@@ -26,7 +26,8 @@ async def _blob(stores: StoresDep, key: str, missing: str) -> bytes:
         raise NotFound(missing) from None
 
 
-@router.get("/v1/images/{image_id}/original", responses=_ERRORS, response_class=Response)
+@router.get("/v1/images/{image_id}/original", response_class=Response, summary="The photo as uploaded",
+            responses={200: file_answer("The photo's bytes as uploaded.", *sorted(set(ACCEPTED_FORMATS.values())))})
 async def download_original(image_id: str, stores: StoresDep) -> Response:
     image = await get_image_or_404(stores, image_id)
     data = await _blob(stores, blob_layout.original(image.id), f"The original of image {image_id} is missing.")
@@ -34,7 +35,8 @@ async def download_original(image_id: str, stores: StoresDep) -> Response:
     return Response(data, media_type=image.content_type, headers={**_CACHE, "Content-Disposition": disposition})
 
 
-@router.get("/v1/images/{image_id}/thumbnail", responses=_ERRORS, response_class=Response)
+@router.get("/v1/images/{image_id}/thumbnail", response_class=Response, summary="A small JPEG of the photo",
+            responses={200: file_answer("The thumbnail, upright.", "image/jpeg")})
 async def download_thumbnail(image_id: str, stores: StoresDep) -> Response:
     image = await get_image_or_404(stores, image_id)
     data = await _blob(stores, blob_layout.thumbnail(image.id),
@@ -42,7 +44,8 @@ async def download_thumbnail(image_id: str, stores: StoresDep) -> Response:
     return Response(data, media_type="image/jpeg", headers=_CACHE)
 
 
-@router.get("/v1/faces/{face_id}/chip", responses=_ERRORS, response_class=Response)
+@router.get("/v1/faces/{face_id}/chip", response_class=Response, summary="The aligned face chip",
+            responses={200: file_answer("The 112-pixel aligned face, as the model sees it.", "image/png")})
 async def download_chip(face_id: str, stores: StoresDep) -> Response:
     face = await stores.catalog.get_face(face_id)
     if face is None:

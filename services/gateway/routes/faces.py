@@ -13,14 +13,14 @@ from services.core.errors import Conflict, NotFound
 from services.gateway.deps import StoresDep
 from services.gateway.people_schemas import FaceLabelIn
 from services.gateway.presenters import PeopleCache, face_out
+from services.gateway.responses import errors
 from services.gateway.routes.people import resolve_person
-from services.gateway.schemas import ErrorOut, FaceOut
+from services.gateway.schemas import FaceOut
 from services.gateway.security.audit import audit
 from services.gateway.security.policy import Policy, allow
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/faces", tags=["faces"])
-_ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorOut} for code in (401, 403, 404, 409, 422, 503)}
 
 
 async def face_or_404(catalog: Catalog, face_id: str) -> FaceRecord:
@@ -30,7 +30,7 @@ async def face_or_404(catalog: Catalog, face_id: str) -> FaceRecord:
     return face
 
 
-@router.get("/{face_id}", response_model=FaceOut, responses=_ERRORS, summary="One face and its label",
+@router.get("/{face_id}", response_model=FaceOut, summary="One face and its label",
             dependencies=[allow(Policy.read)])
 async def get_face(face_id: str, stores: StoresDep) -> FaceOut:
     return await face_out(await face_or_404(stores.catalog, face_id), PeopleCache(stores.catalog))
@@ -39,7 +39,7 @@ async def get_face(face_id: str, stores: StoresDep) -> FaceOut:
 @router.patch(
     "/{face_id}",
     response_model=FaceOut,
-    responses=_ERRORS,
+    responses=errors(409),
     dependencies=[allow(Policy.edit)],
     summary="Say who a face is, confirm the model's guess, or mark it unknown",
     description="Send exactly one of `person_id`, `name`, `confirm: true` or `unknown: true`. "
@@ -66,8 +66,7 @@ async def label_face(face_id: str, body: FaceLabelIn, stores: StoresDep, request
     return await face_out(labelled, people)
 
 
-@router.delete("/{face_id}", status_code=204, response_class=Response, responses=_ERRORS,
-               dependencies=[allow(Policy.edit)],
+@router.delete("/{face_id}", status_code=204, response_class=Response, dependencies=[allow(Policy.edit)],
                summary="Remove a face that is not a face (or not wanted)")
 async def delete_face(face_id: str, stores: StoresDep, request: Request) -> Response:
     face = await face_or_404(stores.catalog, face_id)

@@ -9,27 +9,27 @@ from fastapi import APIRouter, Request, Response
 
 from services.core import blob_layout
 from services.core.domain import FaceOrigin, FaceRecord, LabelSource, new_id, utcnow
-from services.core.errors import InvalidInput, StoreUnavailable
+from services.core.errors import Conflict, StoreUnavailable
 from services.core.queue import PREPARE_FACE, send
 from services.gateway.deps import CeleryDep, StoresDep
 from services.gateway.people_schemas import ManualFaceIn
 from services.gateway.presenters import PeopleCache, face_out
+from services.gateway.responses import errors
 from services.gateway.routes.images import get_image_or_404
 from services.gateway.routes.people import resolve_person
-from services.gateway.schemas import ErrorOut, FaceOut
+from services.gateway.schemas import FaceOut
 from services.gateway.security.audit import audit
 from services.gateway.security.policy import Policy, allow
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/images", tags=["images"], dependencies=[allow(Policy.edit)])
-_ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorOut} for code in (404, 409, 422, 503)}
 
 
 @router.post(
     "/{image_id}/faces",
     status_code=201,
     response_model=FaceOut,
-    responses=_ERRORS,
+    responses=errors(409),
     summary="Add a face the detector missed, with a box drawn by hand",
     description="The chip and descriptor are computed in the background; `chip_url` is null until then. "
                 "Give `person_id` or `name` to name it at once (a person's label).",
@@ -38,9 +38,10 @@ async def add_manual_face(image_id: str, body: ManualFaceIn, stores: StoresDep, 
                           response: Response, request: Request) -> FaceOut:
     catalog = stores.catalog
     image = await get_image_or_404(stores, image_id)
-    box = body.box
+    box = body.box.as_box()
     if image.width and image.height and (box.right > image.width or box.bottom > image.height):
-        raise InvalidInput(f"The box reaches past the photo, which is {image.width}x{image.height} pixels.")
+        # A well-formed box that does not fit this photo: a clash with what is stored, as an unknown id is.
+        raise Conflict(f"The box reaches past the photo, which is {image.width}x{image.height} pixels.")
     person_id = await resolve_person(catalog, body.person_id, body.name)
     labelled = person_id is not None
     face = await catalog.add_face(FaceRecord(
@@ -59,7 +60,7 @@ async def add_manual_face(image_id: str, body: ManualFaceIn, stores: StoresDep, 
     return await face_out(face, PeopleCache(catalog))
 
 
-@router.delete("/{image_id}", status_code=204, response_class=Response, responses=_ERRORS,
+@router.delete("/{image_id}", status_code=204, response_class=Response,
                summary="Delete a photo with its thumbnail, faces and chips")
 async def delete_image(image_id: str, stores: StoresDep, request: Request) -> Response:
     image = await get_image_or_404(stores, image_id)

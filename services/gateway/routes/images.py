@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
@@ -16,16 +15,15 @@ from services.core.faces.decode import inspect_image
 from services.core.queue import DETECT_IMAGE
 from services.gateway.deps import OutboxDep, SettingsDep, StoresDep
 from services.gateway.errors import ApiError
+from services.gateway.inputs import Instant, Offset, QueryFlag
 from services.gateway.presenters import PeopleCache, image_out
-from services.gateway.schemas import MAX_OFFSET, ErrorOut, ImageOut, ImagePage
+from services.gateway.responses import error, errors
+from services.gateway.schemas import ImageOut, ImagePage
 from services.gateway.security.audit import audit
 from services.gateway.security.policy import Policy, allow
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
 
-_ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorOut} for code in (400, 404, 413, 415, 422, 503)
-}
 CHUNK = 1 << 20
 
 
@@ -43,7 +41,10 @@ async def _read_limited(upload: UploadFile, limit: int) -> bytes:
     "",
     status_code=202,
     response_model=ImageOut,
-    responses={200: {"model": ImageOut, "description": "These exact bytes were uploaded before."}, **_ERRORS},
+    responses={200: {"model": ImageOut, "description": "These exact bytes were uploaded before."},
+               **errors(400, 413, 415),
+               422: error(422, "The file is an image that cannot be used (too small, one flat colour, cut off "
+                               "or damaged), or the form has no file part; the message says which.")},
     summary="Upload a photo; faces are found in the background",
     dependencies=[allow(Policy.upload)],
 )
@@ -79,17 +80,17 @@ async def upload_image(
     return await image_out(stored, stores.catalog)
 
 
-@router.get("", response_model=ImagePage, responses=_ERRORS, summary="List photos, newest first",
+@router.get("", response_model=ImagePage, summary="List photos, newest first",
             dependencies=[allow(Policy.read)])
 async def list_images(
     stores: StoresDep,
     status: ImageStatus | None = None,
     person: Annotated[list[str], Query(description="Person name; repeat for photos with all of them.")] = [],  # noqa: B006
-    has_unknown: Annotated[bool | None, Query(description="Only photos with (true) or without (false) "
+    has_unknown: Annotated[QueryFlag | None, Query(description="Only photos with (true) or without (false) "
                                                           "unknown faces.")] = None,
-    uploaded_from: datetime | None = None,
-    uploaded_to: datetime | None = None,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Skip this many (at most 10,000,000).")] = 0,
+    uploaded_from: Annotated[Instant | None, Query(description="Uploaded at or after this time.")] = None,
+    uploaded_to: Annotated[Instant | None, Query(description="Uploaded at or before this time.")] = None,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ImagePage:
     person_ids = []
@@ -113,7 +114,7 @@ async def get_image_or_404(stores: StoresDep, image_id: str) -> ImageRecord:
     return image
 
 
-@router.get("/{image_id}", response_model=ImageOut, responses=_ERRORS, summary="A photo, its status and faces",
+@router.get("/{image_id}", response_model=ImageOut, summary="A photo, its status and faces",
             dependencies=[allow(Policy.results)])
 async def get_image(image_id: str, stores: StoresDep) -> ImageOut:
     return await image_out(await get_image_or_404(stores, image_id), stores.catalog)

@@ -18,16 +18,16 @@ from services.core.errors import Conflict, NotFound
 from services.core.queue import TRAIN_MODEL
 from services.gateway.deps import CeleryDep, SettingsDep, StoresDep
 from services.gateway.disposition import content_disposition
+from services.gateway.inputs import Offset
 from services.gateway.job_start import start_job
 from services.gateway.people_schemas import FacePage, PersonChangeIn, PersonIn, PersonMergeIn, PersonOut
 from services.gateway.presenters import PeopleCache, face_out
-from services.gateway.schemas import MAX_OFFSET, ErrorOut
+from services.gateway.responses import ZIP, errors
 from services.gateway.security.audit import audit
 from services.gateway.security.policy import Policy, allow
 
 router = APIRouter(prefix="/v1/people", tags=["people"])
 READ, EDIT, ADMIN = [allow(Policy.read)], [allow(Policy.edit)], [allow(Policy.admin)]
-_ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorOut} for code in (401, 403, 404, 409, 422, 503)}
 
 
 def person_out(person: PersonSummary) -> PersonOut:
@@ -77,7 +77,7 @@ async def resolve_person(catalog: Catalog, person_id: str | None, name: str | No
     return None
 
 
-@router.get("", response_model=list[PersonOut], responses=_ERRORS, dependencies=READ,
+@router.get("", response_model=list[PersonOut], dependencies=READ,
             summary="Everyone, by name, with face and photo counts")
 async def list_people(
     stores: StoresDep,
@@ -91,7 +91,7 @@ async def list_people(
     return [person_out(p) for p in people]
 
 
-@router.post("", status_code=201, response_model=PersonOut, responses=_ERRORS, dependencies=EDIT,
+@router.post("", status_code=201, response_model=PersonOut, responses=errors(409), dependencies=EDIT,
              summary="Add a person")
 async def create_person(body: PersonIn, stores: StoresDep, response: Response, request: Request) -> PersonOut:
     person = await stores.catalog.create_person(body.name)
@@ -100,12 +100,12 @@ async def create_person(body: PersonIn, stores: StoresDep, response: Response, r
     return person_out(PersonSummary(**person.model_dump()))
 
 
-@router.get("/{person_id}", response_model=PersonOut, responses=_ERRORS, dependencies=READ, summary="One person")
+@router.get("/{person_id}", response_model=PersonOut, dependencies=READ, summary="One person")
 async def get_person(person_id: str, stores: StoresDep) -> PersonOut:
     return person_out(await summary_of(stores.catalog, person_id))
 
 
-@router.patch("/{person_id}", response_model=PersonOut, responses=_ERRORS, dependencies=EDIT,
+@router.patch("/{person_id}", response_model=PersonOut, responses=errors(409), dependencies=EDIT,
               summary="Rename a person (the new name shows on every face and photo), or set never_tag")
 async def change_person(person_id: str, body: PersonChangeIn, stores: StoresDep, request: Request) -> PersonOut:
     person = await person_or_404(stores.catalog, person_id)  # an unknown id is 404 even when the name is taken
@@ -120,7 +120,7 @@ async def change_person(person_id: str, body: PersonChangeIn, stores: StoresDep,
     return person_out(await summary_of(stores.catalog, person_id))
 
 
-@router.delete("/{person_id}", status_code=204, response_class=Response, responses=_ERRORS, dependencies=EDIT,
+@router.delete("/{person_id}", status_code=204, response_class=Response, dependencies=EDIT,
                summary="Delete a person; their faces become unknown, photos stay (to remove every trace: erase)")
 async def delete_person(person_id: str, stores: StoresDep, request: Request) -> Response:
     person = await person_or_404(stores.catalog, person_id)
@@ -130,7 +130,7 @@ async def delete_person(person_id: str, stores: StoresDep, request: Request) -> 
     return Response(status_code=204)
 
 
-@router.post("/{person_id}/merge", response_model=PersonOut, responses=_ERRORS, dependencies=EDIT,
+@router.post("/{person_id}/merge", response_model=PersonOut, responses=errors(409), dependencies=EDIT,
              summary="Merge this person into another: their faces move over and this person is removed")
 async def merge_person(person_id: str, body: PersonMergeIn, stores: StoresDep, request: Request) -> PersonOut:
     source = await person_or_404(stores.catalog, person_id)
@@ -140,12 +140,12 @@ async def merge_person(person_id: str, body: PersonMergeIn, stores: StoresDep, r
     return person_out(await summary_of(stores.catalog, target.id))
 
 
-@router.get("/{person_id}/faces", response_model=FacePage, responses=_ERRORS, dependencies=READ,
+@router.get("/{person_id}/faces", response_model=FacePage, dependencies=READ,
             summary="The faces labelled as this person, by photo")
 async def person_faces(
     person_id: str,
     stores: StoresDep,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Skip this many (at most 10,000,000).")] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> FacePage:
     await person_or_404(stores.catalog, person_id)
@@ -154,8 +154,7 @@ async def person_faces(
     return FacePage(items=[await face_out(f, people) for f in faces], offset=offset, limit=limit)
 
 
-@router.get("/{person_id}/export", response_class=FileResponse, responses={**_ERRORS, 200: {"content": {
-            "application/zip": {}}}}, dependencies=ADMIN,
+@router.get("/{person_id}/export", response_class=FileResponse, responses={200: ZIP}, dependencies=ADMIN,
             summary="Everything stored about a person: every photo they are in, their face boxes, name and dates")
 async def export_person(person_id: str, request: Request, stores: StoresDep, settings: SettingsDep) -> FileResponse:
     person = await person_or_404(stores.catalog, person_id)
@@ -168,7 +167,7 @@ async def export_person(person_id: str, request: Request, stores: StoresDep, set
                                                                             f"facetag-{person.name}.zip")})
 
 
-@router.post("/{person_id}/erase", response_model=ErasureReport, responses=_ERRORS, dependencies=ADMIN,
+@router.post("/{person_id}/erase", response_model=ErasureReport, dependencies=ADMIN,
              summary="Erase a person for good: their faces, chips, descriptors, dataset entries and the models "
                      "that learnt them; a model without them is trained",
              description="Their photos stay (others may be in them). The report lists what went, and `leftovers` "

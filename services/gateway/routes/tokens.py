@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Query, Request, Response
 
 from services.core.access.model import Scope
-from services.core.errors import InvalidInput, NotFound
+from services.core.errors import NotFound
 from services.gateway.access_schemas import NewTokenOut, TokenIn, TokenOut
 from services.gateway.deps import StoresDep
 from services.gateway.errors import ApiError
+from services.gateway.inputs import QueryFlag
+from services.gateway.responses import errors
 from services.gateway.routes.auth import AccountsDep, signed_in
-from services.gateway.schemas import ErrorOut
 from services.gateway.security.audit import audit
 from services.gateway.security.policy import Policy, allow
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"], dependencies=[allow(Policy.signed_in)])
-_ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorOut} for code in (401, 403, 404, 422, 503)}
 
 
-@router.get("", response_model=list[TokenOut], responses=_ERRORS, summary="Your tokens (admins: everyone's)")
+@router.get("", response_model=list[TokenOut], summary="Your tokens (admins: everyone's)")
 async def list_tokens(request: Request, stores: StoresDep,
-                      everyone: bool = Query(False, alias="all", description="Admins: every user's tokens.")
-                      ) -> list[TokenOut]:
+                      everyone: Annotated[QueryFlag, Query(alias="all", description="Admins: every user's tokens.")]
+                      = False) -> list[TokenOut]:
     principal = signed_in(request)
     show_all = (everyone or principal.user_id is None) and Scope.admin in principal.scopes
     names = {user.id: user.username for user in await stores.access.list_users()}
@@ -29,7 +31,7 @@ async def list_tokens(request: Request, stores: StoresDep,
     return [TokenOut.of(token, names.get(token.user_id, "?")) for token in tokens]
 
 
-@router.post("", status_code=201, response_model=NewTokenOut, responses=_ERRORS,
+@router.post("", status_code=201, response_model=NewTokenOut, responses=errors(404),
              summary="Create a token; its secret is in the answer and never shown again")
 async def create_token(body: TokenIn, request: Request, accounts: AccountsDep) -> NewTokenOut:
     principal = signed_in(request)
@@ -38,7 +40,8 @@ async def create_token(body: TokenIn, request: Request, accounts: AccountsDep) -
             raise ApiError(403, "Only admins can make tokens for someone else (for_user).")
         user = await accounts.user_named(body.for_user)
     elif principal.user_id is None:
-        raise InvalidInput("An admin key belongs to no user: say whose token this is with for_user.")
+        # Like signing out everywhere: an admin key is nobody, so it cannot have a token of its own.
+        raise ApiError(403, "An admin key belongs to no user: say whose token this is with for_user.")
     else:
         user = await accounts.user(principal.user_id)
     secret, token = await accounts.create_token(user, body.name, body.scopes, body.expires_in_days)
@@ -47,7 +50,7 @@ async def create_token(body: TokenIn, request: Request, accounts: AccountsDep) -
     return NewTokenOut(**TokenOut.of(token, user.username).model_dump(), token=secret)
 
 
-@router.delete("/{token_id}", status_code=204, response_class=Response, responses=_ERRORS,
+@router.delete("/{token_id}", status_code=204, response_class=Response,
                summary="Revoke a token (yours; admins: anyone's)")
 async def revoke_token(token_id: str, request: Request, stores: StoresDep) -> Response:
     principal = signed_in(request)

@@ -6,28 +6,27 @@ from fastapi import APIRouter, Request, Response
 
 from services.gateway.access_schemas import UserChangeIn, UserIn, UserOut
 from services.gateway.deps import StoresDep
+from services.gateway.responses import errors
 from services.gateway.routes.auth import AccountsDep
-from services.gateway.schemas import ErrorOut
 from services.gateway.security.audit import audit
 from services.gateway.security.policy import Policy, allow
 
 router = APIRouter(prefix="/v1/admin/users", tags=["users"], dependencies=[allow(Policy.admin)])
-_ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorOut} for code in (401, 403, 404, 409, 422, 503)}
 
 
-@router.get("", response_model=list[UserOut], responses=_ERRORS, summary="Every account, by username")
+@router.get("", response_model=list[UserOut], summary="Every account, by username")
 async def list_users(stores: StoresDep) -> list[UserOut]:
     return [UserOut.of(user) for user in await stores.access.list_users()]
 
 
-@router.post("", status_code=201, response_model=UserOut, responses=_ERRORS, summary="Add an account")
+@router.post("", status_code=201, response_model=UserOut, responses=errors(409), summary="Add an account")
 async def add_user(body: UserIn, request: Request, accounts: AccountsDep) -> UserOut:
     user = await accounts.create_user(body.username, body.password, body.role)
     await audit(request, "user.create", "user", user.id, after={"username": user.username, "role": user.role})
     return UserOut.of(user)
 
 
-@router.patch("/{user_id}", response_model=UserOut, responses=_ERRORS,
+@router.patch("/{user_id}", response_model=UserOut, responses=errors(409),
               summary="Change an account's role or reset its password (which signs it out everywhere)")
 async def change_user(user_id: str, body: UserChangeIn, request: Request, accounts: AccountsDep) -> UserOut:
     user = await accounts.user(user_id)
@@ -41,7 +40,7 @@ async def change_user(user_id: str, body: UserChangeIn, request: Request, accoun
     return UserOut.of(user)
 
 
-@router.delete("/{user_id}", status_code=204, response_class=Response, responses=_ERRORS,
+@router.delete("/{user_id}", status_code=204, response_class=Response, responses=errors(409),
                summary="Remove an account with its sessions and tokens")
 async def remove_user(user_id: str, request: Request, accounts: AccountsDep) -> Response:
     user = await accounts.user(user_id)

@@ -20,8 +20,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp
 
 from services.core.access.accounts import Accounts
+from services.core.errors import StoreUnavailable
 from services.core.settings import Settings
-from services.gateway.errors import error_response
+from services.gateway.errors import error_response, unavailable_response
 from services.gateway.security.policy import SIGN_IN_HINT
 from services.gateway.security.principal import CSRF_COOKIE, CSRF_HEADER, BadCredential, identify
 
@@ -84,6 +85,8 @@ class Gate(BaseHTTPMiddleware):
             principal = await identify(request, accounts, self.settings)
         except BadCredential as exc:
             return error_response(401, "unauthorized", str(exc))
+        except StoreUnavailable as exc:  # raised here, outside the routes, it would meet no handler: a 500
+            return unavailable_response(exc)
         request.state.principal = principal
         if request.method not in SAFE_METHODS:
             refused = self._cross_site(request) or self._csrf(request)
