@@ -28,12 +28,19 @@ class WorkerContext:
         self._stores: Stores | None = None
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a task's coroutine on this process's loop, with the stores open: they are opened here, before
+        it starts, because code inside the loop (or in its threads) cannot run the loop to open them."""
+        try:
+            _ = self.stores
+        except BaseException:
+            coro.close()  # never started
+            raise
         return self.loop.run_until_complete(coro)
 
     @property
     def stores(self) -> Stores:
         if self._stores is None:
-            self._stores = self.run(Stores.open(self.settings))
+            self._stores = self.loop.run_until_complete(Stores.open(self.settings))
         return self._stores
 
 
@@ -53,14 +60,12 @@ def run_image_task(
     """
     settings = ctx.settings
     try:
-        _ = ctx.stores  # opened here, outside the loop: the work coroutine runs inside it
         ctx.run(work)
     except (InvalidInput, NotFound) as exc:
         log.warning("image %s failed: %s", image_id, exc)
         if fail_image:
             _mark_failed(ctx, image_id, str(exc))
     except Exception as exc:
-        work.close()  # never started if the stores could not be opened
         retries = task.request.retries
         if retries >= settings.task_max_retries:
             log.exception("image %s failed after %d retries", image_id, retries)

@@ -12,7 +12,7 @@ import pytest
 
 from services.core import blob_layout
 from services.core.catalog import open_catalog
-from services.core.domain import ImageRecord, ImageStatus, new_id
+from services.core.domain import ImageQuery, ImageRecord, ImageStatus, new_id
 from services.core.settings import Settings
 from services.core.worker_runtime import WorkerContext, run_image_task
 from services.detector.pipeline import Detector
@@ -129,3 +129,17 @@ def test_a_detect_task_redelivered_after_detection_queues_the_classification_aga
     run_image_task(ctx, _task(retries=0), image_id, Detector(ctx, celery=None).detect(image_id))  # type: ignore[arg-type]
     assert sent == [("facetag.classify_image", (image_id,))]
     assert _image(ctx, image_id).status is ImageStatus.classifying
+
+
+
+def test_a_task_that_reaches_the_stores_from_inside_the_loop_runs_as_the_workers_first_task(tmp_path: Path) -> None:
+    """A library re-detection was the first task of a fresh worker: it looked the stores up from inside the
+    running loop, which could not be run again to open them ("This event loop is already running")."""
+    settings = Settings(data_dir=tmp_path)
+    _queued_image(WorkerContext(settings), None)  # another process put a photo in
+    fresh = WorkerContext(settings)
+
+    async def count_photos() -> int:
+        return (await fresh.stores.catalog.list_images(ImageQuery())).total
+
+    assert fresh.run(count_photos()) == 1
