@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -16,6 +16,10 @@ class Prediction:
     descriptors: NDArray[np.float32]  # (N, D)
     person_ids: list[str | None] | None = None  # None: no trained model; an item None: unknown
     confidences: list[float] | None = None
+    distances: NDArray[np.float32] | None = None  # (N, P): to each person the model knows, for joint naming
+    label_ids: list[str] = field(default_factory=list)  # the P people, in column order
+    threshold: float = 0.0
+    known_faces: dict[str, int] = field(default_factory=dict)  # person -> named faces the model learnt from
 
 
 class IdentityModel(Protocol):

@@ -50,6 +50,7 @@ class PublishedModel:
         self.version: str | None = manifest.version
         self.sha256 = manifest.sha256
         self.label_ids = [label.id for label in manifest.labels]
+        self.known_faces = {label.id: label.faces for label in manifest.labels}
         self.threshold = manifest.threshold
         self.descriptor_label = manifest.descriptor
         self.chip_size = manifest.chip_size
@@ -81,17 +82,21 @@ class PublishedModel:
                                    f"{len(self.label_ids)} labels")
 
     def predict(self, chips: NDArray[np.uint8]) -> Prediction:
-        descriptors, index, distance = [], [], []
+        descriptors, index, distance, per_person = [], [], [], []
         for start in range(0, len(chips), BATCH):
             out = self.model.run(chips[start : start + BATCH])
             descriptors.append(out[OUTPUT_NAME])
             index.append(out[reg.OUT_BEST_INDEX])
             distance.append(out[reg.OUT_BEST_DISTANCE])
+            per_person.append(out[reg.OUT_DISTANCES])
         if not descriptors:
-            return Prediction(np.zeros((0, self.manifest.dimension), dtype=np.float32), [], [])
+            return Prediction(np.zeros((0, self.manifest.dimension), dtype=np.float32), [], [],
+                              np.zeros((0, len(self.label_ids)), dtype=np.float32), self.label_ids, self.threshold,
+                              self.known_faces)
         people, confidences = reg.decide(np.concatenate(index), np.concatenate(distance), self.threshold,
                                          self.label_ids)
-        return Prediction(np.concatenate(descriptors), people, confidences)
+        return Prediction(np.concatenate(descriptors), people, confidences, np.concatenate(per_person), self.label_ids,
+                          self.threshold, self.known_faces)
 
     def predict_descriptors(self, descriptors: NDArray[np.float32]) -> tuple[list[str | None], list[float]]:
         """Names for stored descriptors (re-tagging): the head alone, no chips needed."""
@@ -100,6 +105,13 @@ class PublishedModel:
         index, distance = self.head.run([reg.OUT_BEST_INDEX, reg.OUT_BEST_DISTANCE],
                                         {OUTPUT_NAME: descriptors.astype(np.float32)})
         return reg.decide(index, distance, self.threshold, self.label_ids)
+
+    def distances_to_people(self, descriptors: NDArray[np.float32]) -> NDArray[np.float32]:
+        """(N, P) distances of stored descriptors to each person, for naming a photo's faces jointly."""
+        if len(descriptors) == 0:
+            return np.zeros((0, len(self.label_ids)), dtype=np.float32)
+        (distances,) = self.head.run([reg.OUT_DISTANCES], {OUTPUT_NAME: descriptors.astype(np.float32)})
+        return np.asarray(distances, dtype=np.float32)
 
 
 class ModelHolder:

@@ -9,10 +9,10 @@ from collections.abc import Callable
 import numpy as np
 
 from services.classifier.identity import IdentityModel
+from services.classifier.photo_naming import name_faces
 from services.core.catalog import FaceQuery
 from services.core.domain import ImageStatus
 from services.core.image_codec import decode_png
-from services.core.quality_gate import gated
 from services.core.worker_runtime import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,8 @@ class Classifier:
         if face_ids is None and image.status != ImageStatus.classifying:
             log.info("image %s is %s; classification skipped", image_id, image.status.value)
             return
-        faces = await catalog.list_faces(FaceQuery(image_id=image_id))
-        faces = [f for f in faces if f.chip_key and (face_ids is None or f.id in face_ids)]
+        all_faces = await catalog.list_faces(FaceQuery(image_id=image_id))
+        faces = [f for f in all_faces if f.chip_key and (face_ids is None or f.id in face_ids)]
         model = self.current_model()
         chips, usable = [], []
         for face in faces:
@@ -48,16 +48,16 @@ class Classifier:
             usable.append(face)
         if usable:
             prediction = model.predict(np.stack(chips))
-            min_quality = self.ctx.settings.min_face_quality
             for i, face in enumerate(usable):
                 assert face.chip_key is not None
                 await catalog.set_face_analysis(face.id, prediction.descriptors[i].tolist(), face.chip_key,
                                                 model.descriptor_label)
-                if prediction.person_ids is not None and prediction.confidences is not None and model.version:
-                    # A poor face (tiny, blurred, turned away) is never named by a model.
-                    person, confidence = gated(prediction.person_ids[i], prediction.confidences[i], face.quality,
-                                               min_quality)
-                    await catalog.set_model_label(face.id, person, model.version, confidence)
+            if prediction.distances is not None and model.version:
+                named = name_faces(all_faces, usable, prediction.distances, prediction.label_ids,
+                                   prediction.threshold, self.ctx.settings.min_face_quality, prediction.known_faces)
+                for name in named:
+                    await catalog.set_model_label(name.face.id, name.person_id, model.version, name.confidence,
+                                                  name.review)
         if face_ids is None:
             await catalog.set_image_status(image_id, ImageStatus.done)
         log.info("image %s: %d face(s) classified", image_id, len(faces))

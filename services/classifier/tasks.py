@@ -11,6 +11,7 @@ from celery import Task
 
 from services.classifier.identity import DescriptorOnly, IdentityModel
 from services.classifier.model_holder import ModelHolder, PublishedModel
+from services.classifier.photo_naming import ModelName, name_faces
 from services.classifier.pipeline import Classifier
 from services.core.blobs import open_blobs
 from services.core.catalog import FaceQuery
@@ -19,7 +20,6 @@ from services.core.domain import FaceRecord
 from services.core.errors import NotFound
 from services.core.faces.analyzer import Descriptors
 from services.core.library_network import descriptor_of
-from services.core.quality_gate import gated
 from services.core.queue import CLASSIFY_IMAGE, CLASSIFY_QUEUE, RETAG_FACES, send
 from services.core.worker_runtime import run_image_task, worker_context
 
@@ -101,20 +101,32 @@ async def _retag(face_ids: list[str]) -> tuple[str | None, int]:
              and f.model_version != version and descriptor_of(f.descriptor_model) == model.descriptor_label]
     if not faces:
         return version, 0
-    people, confidences = model.predict_descriptors(np.array([f.descriptor for f in faces], dtype=np.float32))
-    min_quality = ctx.settings.min_face_quality
-    decisions = [gated(p, c, f.quality, min_quality) for f, p, c in zip(faces, people, confidences, strict=True)]
-    people, confidences = [p for p, _ in decisions], [c for _, c in decisions]
+    # A photo's faces are named together (one person at most once per photo): each photo's faces are read whole.
+    by_photo: dict[str, list[FaceRecord]] = {}
+    for face in faces:
+        by_photo.setdefault(face.image_id, []).append(face)
 
-    async def label(face: FaceRecord, person: str | None, conf: float) -> bool:
+    async def photo(image_id: str) -> list[FaceRecord]:
+        async with limit:
+            return await catalog.list_faces(FaceQuery(image_id=image_id))
+
+    photos = dict(zip(by_photo, await asyncio.gather(*(photo(i) for i in by_photo)), strict=True))
+    distances = model.distances_to_people(np.array([f.descriptor for f in faces], dtype=np.float32))
+    rows = {face.id: row for row, face in enumerate(faces)}
+    names = [name for image_id, chosen in by_photo.items()
+             for name in name_faces(photos[image_id], chosen, distances[[rows[f.id] for f in chosen]],
+                                    model.label_ids, model.threshold, ctx.settings.min_face_quality,
+                                    model.known_faces)]
+
+    async def label(name: ModelName) -> bool:
         async with limit:
             try:
-                await catalog.set_model_label(face.id, person, version, conf)
+                await catalog.set_model_label(name.face.id, name.person_id, version, name.confidence, name.review)
             except NotFound:  # deleted meanwhile
                 return False
-            return person != face.person_id
+            return name.person_id != name.face.person_id
 
-    changed = await asyncio.gather(*(label(f, p, c) for f, p, c in zip(faces, people, confidences, strict=True)))
+    changed = await asyncio.gather(*(label(name) for name in names))
     return version, sum(changed)
 
 

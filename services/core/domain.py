@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
@@ -31,6 +31,35 @@ class ImageStatus(StrEnum):
 class LabelSource(StrEnum):
     person = "person"  # a human set or confirmed it: a model never overwrites it
     model = "model"
+
+
+class LabelVia(StrEnum):
+    """Where a person's label was given: it tells reviewers and the audit how a name got there."""
+
+    editor = "editor"  # the photo's face editor, one face at a time
+    review = "review"  # the review queue
+    cluster = "cluster"  # naming a whole cluster of unnamed faces
+    bulk = "bulk"  # a selection of faces in the gallery or on a person's page
+    split_off = "split"  # moved out of a person into another
+    import_ = "import"  # facetag import, from folder names
+    undo = "undo"
+
+
+class ReviewReason(StrEnum):
+    """Why a person's answer about a face would teach the model much."""
+
+    borderline = "borderline"  # near the line between a name and unknown
+    close_call = "close_call"  # two people almost equally close
+    few_examples = "few_examples"  # the model knows the person from few faces
+
+
+class ReviewHint(BaseModel):
+    """What the classifier saw that makes a face worth asking a person about."""
+
+    score: float = Field(ge=0.0, le=1.0)  # higher: the answer teaches more
+    reason: ReviewReason
+    nearest_id: str | None = None  # the closest person it may be (the guess, or who it would be if nearer)
+    runner_up_id: str | None = None  # the second closest person
 
 
 class FaceOrigin(StrEnum):
@@ -88,6 +117,7 @@ class ImageRecord(BaseModel):
     face_count: int = 0
     uploaded_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    taken_at: datetime | None = None  # when the photo was taken, from its EXIF, if it says
 
 
 class FaceRecord(BaseModel):
@@ -115,13 +145,47 @@ class FaceRecord(BaseModel):
     quality: float | None = None
     detector: str | None = None
     descriptor_model: str | None = None
+    # Provenance of a person's label: who gave it and where.
+    labelled_by: str | None = None
+    label_via: LabelVia | None = None
+    # People a person said this face is not: no model, re-tag or cluster names it any of them again.
+    not_person_ids: list[str] = Field(default_factory=list)
+    review: ReviewHint | None = None  # set with a model's label; cleared when a person labels the face
 
     @property
     def human_labelled(self) -> bool:
         return self.label_source == LabelSource.person
 
+    def label_state(self) -> FaceLabelState:
+        return FaceLabelState(**self.model_dump(include=set(FaceLabelState.model_fields)))
 
-class Person(BaseModel):
+
+class FaceLabelState(BaseModel):
+    """Everything about a face's identity that a correction can change, to put back on undo."""
+
+    id: str
+    person_id: str | None = None
+    label_source: LabelSource | None = None
+    model_version: str | None = None
+    confidence: float | None = None
+    labelled_at: datetime | None = None
+    labelled_by: str | None = None
+    label_via: LabelVia | None = None
+    not_person_ids: list[str] = Field(default_factory=list)
+    review: ReviewHint | None = None
+
+
+class PersonDetails(BaseModel):
+    """What a person's page lets people set besides the name."""
+
+    chosen_cover_id: str | None = None  # a face of theirs chosen as cover; else one is picked
+    hidden: bool = False  # left out of the people list (still searchable, still named)
+    # Photos taken outside these days (inclusive) are never named this person by a model.
+    active_from: date | None = None
+    active_to: date | None = None
+
+
+class Person(PersonDetails):
     id: str
     name: str
     created_at: datetime = Field(default_factory=utcnow)
@@ -132,6 +196,24 @@ class PersonSummary(Person):
     face_count: int = 0
     image_count: int = 0
     cover_face_id: str | None = None
+
+
+class Action(BaseModel):
+    """A correction that can be undone as one step: the state it changed, as it was before."""
+
+    id: str
+    kind: str  # e.g. "person.merge", "cluster.name", "faces.bulk"
+    summary: str  # for people: "Named 34 faces Ben Affleck"
+    actor: str
+    created_at: datetime = Field(default_factory=utcnow)
+    undone_at: datetime | None = None
+    faces: list[FaceLabelState] = Field(default_factory=list)
+    # How the action left them: undo puts back only faces nobody changed since.
+    faces_after: list[FaceLabelState] = Field(default_factory=list)
+    deleted_people: list[Person] = Field(default_factory=list)  # recreated, same id, on undo
+    created_people: list[str] = Field(default_factory=list)  # removed on undo if nobody else uses them
+    people_before: list[Person] = Field(default_factory=list)  # renamed or changed: put back as they were
+    deleted_faces: list[FaceRecord] = Field(default_factory=list)  # added again on undo
 
 
 class Job(BaseModel):

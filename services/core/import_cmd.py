@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
+from services.core.catalog.rules import name_key
 from services.core.settings import Settings
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
@@ -41,6 +42,25 @@ class ImportPlan:
     ignored: list[Path] = field(default_factory=list)
 
 
+def tidy_person_name(folder_name: str) -> str:
+    """A person's name as a folder is named: "ben_afflek" and "JERRY_SEINFELD" become "Ben Afflek" and "Jerry
+    Seinfeld", "mindy.kaling" "Mindy Kaling". Underscores are spaces; dots are too when nothing else parts the
+    words (so "J.R.R. Tolkien" keeps them). A name written in both cases ("McDonald", "Ben Affleck") is kept as
+    written; one in a script without case ("周杰伦") too. Matching ignores all this anyway (``name_key``): the
+    tidy form is only what a new person is called."""
+    words = folder_name.replace("_", " ")
+    if not any(ch.isspace() for ch in words.strip()):
+        words = words.replace(".", " ")
+    name = " ".join(words.split())
+    if not name:
+        return " ".join(folder_name.split()) or folder_name
+    cased = [ch for ch in name if ch.isupper() or ch.islower()]
+    if cased and (all(ch.islower() for ch in cased) or all(ch.isupper() for ch in cased)):
+        # title() starts a capital after each non-letter too: "o'brien" -> "O'Brien", "jean-paul" -> "Jean-Paul".
+        name = name.title()
+    return name
+
+
 def plan_import(folder: Path) -> ImportPlan:
     plan = ImportPlan()
     for entry in sorted(folder.iterdir()):
@@ -49,7 +69,7 @@ def plan_import(folder: Path) -> ImportPlan:
         if not entry.is_dir():
             plan.ignored.append(entry)
             continue
-        person = entry.name.strip()
+        person = tidy_person_name(entry.name)
         for photo in sorted(entry.rglob("*")):
             if photo.is_file() and not photo.name.startswith("."):
                 (plan.photos.append((photo, person)) if photo.suffix.lower() in IMAGE_SUFFIXES
@@ -173,11 +193,11 @@ def _try_name(client: httpx.Client, result: PhotoResult, people: dict[str, str])
     if not faces:
         result.outcome = "no_face"
         return True
-    key = result.person.casefold()
+    key = name_key(result.person)  # as the catalog compares names: "ben_afflek" is "Ben Afflek"
     for face in faces:
         if face.get("label_source") == "person" and face.get("person") and \
-                face["person"]["name"].casefold() == key:
-            result.outcome = "already"
+                name_key(face["person"]["name"]) == key:
+            result.outcome, result.person = "already", face["person"]["name"]
             return True
     face = _largest(faces)
     body = {"person_id": people[key]} if key in people else {"name": result.person}
@@ -189,13 +209,14 @@ def _try_name(client: httpx.Client, result: PhotoResult, people: dict[str, str])
     if person.get("id"):
         people[key] = person["id"]
     result.outcome = "named"
+    result.person = person.get("name") or result.person  # the name the person has (perhaps given in the UI)
     return True
 
 
 def _summary(folder: Path, plan: ImportPlan, results: list[PhotoResult]) -> None:
     outcomes = Counter(r.outcome for r in results)
     people = Counter(r.person for r in results if r.outcome in ("named", "already"))
-    print(f"\nImported {folder}: {len(results)} photo(s) of {len({r.person for r in results})} people.")
+    print(f"\nImported {folder}: {len(results)} photo(s) of {len({name_key(r.person) for r in results})} people.")
     print(f"  named: {outcomes['named']} (already named before: {outcomes['already']}); "
           f"uploaded before: {sum(r.duplicate for r in results)}")
     several = [r for r in results if r.faces > 1 and r.outcome in ("named", "already")]

@@ -56,6 +56,7 @@ class ModelCorrupt(FacetagError):
 class ModelLabel(BaseModel):
     id: str  # person id in the catalog
     name: str  # the name when the model was trained (people can be renamed since)
+    faces: int = 0  # faces of them a person named that it learnt from (0: from before this was recorded)
 
 
 class ModelManifest(BaseModel):

@@ -8,7 +8,7 @@ calls invalid is refused.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Query
@@ -124,6 +124,21 @@ Instant = Annotated[
     BeforeValidator(_instant),
     WithJsonSchema({"type": "string", "format": "date-time", "description": f"Give {INSTANT_HELP}."}),
 ]
+
+
+def _day(value: object) -> object:
+    """A calendar day from an ISO 8601 "YYYY-MM-DD" string (the OpenAPI "date" format); numbers are refused."""
+    if isinstance(value, date):  # from Python callers, not from the wire
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise ValueError("must be a day written YYYY-MM-DD, e.g. 2024-05-01")
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"must be a real day written YYYY-MM-DD ({exc})") from None
+
+
+Day = Annotated[date, BeforeValidator(_day), WithJsonSchema({"type": "string", "format": "date"})]
 
 
 def _true_or_false(value: object) -> object:

@@ -16,25 +16,26 @@ from services.core.queue import send
 
 log = logging.getLogger(__name__)
 RESEND_SECONDS = 2.0
+TaskArg = str | tuple[str, ...]  # hashable, so a task waits once however often it is asked for
 
 
 class Outbox:
     def __init__(self, celery: Celery) -> None:
         self._celery = celery
-        self._waiting: dict[tuple[str, tuple[str, ...]], None] = {}  # insertion-ordered set
+        self._waiting: dict[tuple[str, tuple[TaskArg, ...]], None] = {}  # insertion-ordered set
 
     @property
     def waiting(self) -> int:
         return len(self._waiting)
 
-    async def send(self, task: str, *args: str) -> bool:
+    async def send(self, task: str, *args: TaskArg) -> bool:
         """Queue the task now if the broker answers, else keep it to send later; whether it went now."""
         try:
             await asyncio.to_thread(send, self._celery, task, *args)
             return True
         except Exception as exc:  # kombu reports a broker outage as several exception types
             self._waiting[(task, args)] = None
-            log.warning("broker unavailable (%s); %s %s will be sent when it is back", exc, task, " ".join(args))
+            log.warning("broker unavailable (%s); %s %s will be sent when it is back", exc, task, args)
             return False
 
     async def resend_waiting(self) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
@@ -10,8 +10,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from services.core.catalog.rules import MAX_NAME_LENGTH, NAME_PATTERN, clean_person_name
 from services.core.domain import Box
 from services.core.errors import InvalidInput
-from services.gateway.inputs import Integer, Omittable, StrictBody
+from services.gateway.inputs import Day, Integer, Omittable, StrictBody
 from services.gateway.schemas import FaceOut
+from services.gateway.undo import ActionOut
 
 MIN_BOX_SIDE = 8
 MAX_COORDINATE = 2**31 - 1  # far past any photo, and an integer every store keeps
@@ -53,18 +54,27 @@ class PersonIn(StrictBody):
 
 
 class PersonChangeIn(StrictBody):
-    """A new name, the never-tag opt-out, or both."""
+    """Any of: a new name, the never-tag opt-out, the cover face, hidden, the dates the person may be named in."""
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
     name: Omittable[PersonName] = None
     never_tag: Omittable[bool] = Field(None, description="True: no model ever names this person again (their "
                                                          "faces stay unknown unless a person names them).")
+    cover_face_id: str | None = Field(None, description="A face of theirs to show for them; null: picked for you.")
+    hidden: Omittable[bool] = Field(None, description="True: left out of the people list (still named, still "
+                                                      "searchable).")
+    active_from: Day | None = Field(None, description="Photos taken before this day are never named this person "
+                                                      "by a model; null: no limit.")
+    active_to: Day | None = Field(None, description="Photos taken after this day are never named this person by "
+                                                    "a model; null: no limit.")
 
     @model_validator(mode="after")
     def _something(self) -> Self:
-        if self.name is None and self.never_tag is None:
-            raise ValueError("give name and/or never_tag")
+        if not self.model_fields_set:
+            raise ValueError("give at least one of name, never_tag, cover_face_id, hidden, active_from, active_to")
+        if self.active_from and self.active_to and self.active_from > self.active_to:
+            raise ValueError("active_from must not be after active_to")
         return self
 
 
@@ -82,6 +92,11 @@ class PersonOut(BaseModel):
     cover_chip_url: str | None
     photos_url: str = Field(description="GET this for the photos showing them.")
     never_tag: bool = Field(description="True: no model names this person (they opted out).")
+    hidden: bool = Field(False, description="True: left out of the people list unless asked for.")
+    chosen_cover_id: str | None = Field(None, description="The cover face a person chose, if any.")
+    active_from: date | None = None
+    active_to: date | None = None
+    action: ActionOut | None = Field(None, description="After a merge: undo it with its undo_url.")
 
 
 class FacePage(BaseModel):

@@ -47,6 +47,10 @@ async def face_out(face: FaceRecord, people: PeopleCache) -> FaceOut:
         low_quality=not is_good(face.quality, people.min_quality),
         detector=face.detector,
         descriptor_model=face.descriptor_model,
+        labelled_at=face.labelled_at,
+        labelled_by=face.labelled_by,
+        label_via=face.label_via,
+        not_people=[ref for pid in face.not_person_ids if (ref := await people.ref(pid)) is not None],
     )
 
 
@@ -56,7 +60,7 @@ async def image_out(image: ImageRecord, catalog: Catalog, people: PeopleCache | 
     base = f"/v1/images/{image.id}"
     return ImageOut(
         **image.model_dump(include={"id", "status", "error", "filename", "content_type", "width", "height",
-                                    "size_bytes", "face_count", "uploaded_at", "updated_at"}),
+                                    "size_bytes", "face_count", "uploaded_at", "updated_at", "taken_at"}),
         url=base,
         original_url=f"{base}/original",
         thumbnail_url=f"{base}/thumbnail",

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from services.core.domain import Box, FaceOrigin, ImageStatus, LabelSource, Point
+from services.core.domain import Box, FaceOrigin, ImageStatus, LabelSource, LabelVia, Point
 
 MAX_OFFSET = 10_000_000  # deeper pages than any library has; bigger numbers are refused, not overflowed
 
@@ -39,6 +39,12 @@ class FaceOut(BaseModel):
                                           "never learns from it.")
     detector: str | None = Field(description="The detector that found it (name-version); None when drawn by hand.")
     descriptor_model: str | None = Field(description="The network that described it (name-version).")
+    labelled_at: datetime | None = Field(None, description="When the current label was given.")
+    labelled_by: str | None = Field(None, description="Who gave a person's label.")
+    label_via: LabelVia | None = Field(None, description="Where a person's label was given: editor, review, "
+                                                         "cluster, bulk, split, import or undo.")
+    not_people: list[PersonRef] = Field(default_factory=list, description="People a person said this face is not: "
+                                        "no model names it any of them.")
 
 
 class ImageOut(BaseModel):
@@ -52,6 +58,7 @@ class ImageOut(BaseModel):
     size_bytes: int
     face_count: int
     uploaded_at: datetime
+    taken_at: datetime | None = Field(None, description="When the photo was taken, from its EXIF, if it says.")
     updated_at: datetime
     url: str
     original_url: str

@@ -10,13 +10,14 @@ import json
 import logging
 import re
 import zipfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 
 from services.core.catalog import Catalog, FaceQuery
+from services.core.catalog.paging import iter_faces
 from services.core.domain import FaceRecord, LabelSource, utcnow
 from services.core.errors import NotFound
 from services.core.library_network import descriptor_of
@@ -24,19 +25,7 @@ from services.core.quality_gate import is_good
 from services.trainer.fit import LabelledSet
 
 log = logging.getLogger(__name__)
-PAGE = 2000
 Progress = Callable[[float, str], Awaitable[None]]
-
-
-async def iter_faces(catalog: Catalog, query: FaceQuery) -> AsyncIterator[FaceRecord]:
-    offset = 0
-    while True:
-        page = await catalog.list_faces(query.model_copy(update={"offset": offset, "limit": PAGE}))
-        for face in page:
-            yield face
-        if len(page) < PAGE:
-            return
-        offset += PAGE
 
 
 @dataclass
@@ -71,12 +60,21 @@ async def load_training_data(catalog: Catalog, descriptor: str, min_quality: flo
     person = np.array([index[o] if o is not None else -1 for o in owners], dtype=np.int64)
     descriptors = np.array(vectors, dtype=np.float32).reshape(len(vectors), -1) if vectors \
         else np.zeros((0, 0), dtype=np.float32)
+    rejections = [(face.id, face.descriptor, index[pid]) async for face in
+                  iter_faces(catalog, FaceQuery(with_not_person=True, with_descriptor=True))
+                  if face.descriptor is not None and descriptor_of(face.descriptor_model) == descriptor
+                  for pid in face.not_person_ids if pid in index]
+    rejected = np.array([r[1] for r in rejections], dtype=np.float32).reshape(len(rejections), -1) \
+        if rejections else np.zeros((0, descriptors.shape[1] if vectors else 0), dtype=np.float32)
     digest = hashlib.sha256()
     for fid, owner in sorted(zip(face_ids, owners, strict=True)):
         digest.update(f"{fid}={owner or '-'};".encode())
+    for fid, _, rejected_index in sorted(rejections, key=lambda r: (r[0], r[2])):
+        digest.update(f"{fid}!={people[rejected_index]};".encode())
     digest.update(descriptors.astype(np.float32).tobytes() if len(descriptors) < 50_000 else b"")
-    return TrainingData(LabelledSet(face_ids, descriptors, person, people), {p: names[p] for p in people},
-                        missing, digest.hexdigest())
+    data = LabelledSet(face_ids, descriptors, person, people, rejected,
+                       np.array([r[2] for r in rejections], dtype=np.int64))
+    return TrainingData(data, {p: names[p] for p in people}, missing, digest.hexdigest())
 
 
 def _safe(name: str) -> str:

@@ -57,10 +57,15 @@ class LabelledSet:
     descriptors: F32  # (n, D)
     person: NDArray[np.int64]  # (n,)
     people: list[str]  # person ids
+    # "Not X" answers: faces a person said are not people[rejected_person[i]] (negatives for that person).
+    rejected: F32 = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))  # (m, D)
+    rejected_person: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (m,)
 
     def __post_init__(self) -> None:
         if len(self.face_ids) != len(self.descriptors) or len(self.face_ids) != len(self.person):
             raise ValueError("face ids, descriptors and person indexes differ in length")
+        if len(self.rejected) != len(self.rejected_person):
+            raise ValueError("rejected descriptors and their people differ in length")
 
 
 @dataclass
@@ -188,7 +193,10 @@ def fit(data: LabelledSet, params: FitParams) -> FitResult:
     else:
         lpo = np.zeros(0, dtype=np.float32)
     marked_unknown = all_dist[~known].min(axis=1) if (~known).any() else np.zeros(0, dtype=np.float32)
-    negatives = np.concatenate([lpo, marked_unknown]).astype(np.float32)
+    # A "not X" answer: that face measured against X alone; the threshold must keep it out of X.
+    not_x = person_distances(data.rejected, gallery, mask)[np.arange(len(data.rejected)), data.rejected_person] \
+        if len(data.rejected) else np.zeros(0, dtype=np.float32)
+    negatives = np.concatenate([lpo, marked_unknown, not_x]).astype(np.float32)
 
     notes = []
     calibrated = False
@@ -211,6 +219,8 @@ def fit(data: LabelledSet, params: FitParams) -> FitResult:
     metrics = evaluate_distances(all_dist[held], data.person[held], threshold, data.people)
     metrics["unknown_rejection"] = round(float((negatives >= threshold).mean()), 4) if len(negatives) else None
     metrics["unknown_rejection_faces"] = len(negatives)
+    metrics["not_x_answers"] = len(not_x)
+    metrics["not_x_kept_out"] = round(float((not_x >= threshold).mean()), 4) if len(not_x) else None
     metrics["train_faces"] = int(train.sum())
     metrics["exemplars"] = int(mask.sum())
     metrics["people"] = n_people

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from services.core import blob_layout
 from services.core.blobs import BlobStore
 from services.core.catalog import Catalog
-from services.core.domain import Box, FaceOrigin, FaceRecord, ImageRecord, new_id
+from services.core.domain import Box, FaceOrigin, FaceRecord, ImageRecord, ReviewHint, new_id
 
 T = TypeVar("T")
 EPOCH = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -68,8 +68,8 @@ class Api:
         return self.run(self.catalog.add_face, face)
 
     def model_label(self, face_id: str, person_id: str | None, confidence: float = 0.8,
-                    version: str = "v3") -> bool:
-        return self.run(self.catalog.set_model_label, face_id, person_id, version, confidence)
+                    version: str = "v3", review: ReviewHint | None = None) -> bool:
+        return self.run(self.catalog.set_model_label, face_id, person_id, version, confidence, review)
 
     def person(self, name: str) -> dict[str, Any]:
         response = self.client.post("/v1/people", json={"name": name})

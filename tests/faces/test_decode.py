@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from services.core.faces.decode import ImageDecodeError, decode_image
+from services.core.faces.decode import ImageDecodeError, decode_image, inspect_image
 
 LIMIT = 50_000_000
 
@@ -120,3 +120,28 @@ def test_a_huge_photo_is_decoded_reduced_with_its_scale() -> None:
         assert reduced.scale * reduced.rgb.shape[1] == size[0]
         info = inspect_image(buffer.getvalue(), 60_000_000)
         assert (info.format, info.width, info.height) == (fmt, *size)
+
+
+def _jpeg_with_exif(tags: dict[int, str], exif_ifd: dict[int, str] | None = None) -> bytes:
+    img = Image.new("RGB", (64, 64), (10, 20, 30))
+    img.putpixel((1, 1), (200, 0, 0))
+    exif = Image.Exif()
+    for tag, value in tags.items():
+        exif[tag] = value
+    if exif_ifd:
+        exif.get_ifd(0x8769).update(exif_ifd)
+    out = io.BytesIO()
+    img.save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+def test_the_day_a_photo_was_taken_comes_from_its_exif() -> None:
+    from datetime import UTC, datetime
+
+    taken = inspect_image(_jpeg_with_exif({0x0132: "2001:02:03 04:05:06"}), 10**8).taken_at
+    assert taken == datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC)
+    original = _jpeg_with_exif({0x0132: "2011:01:01 00:00:00"},
+                               {0x9003: "1999:12:31 23:30:00", 0x9011: "-02:00"})
+    assert inspect_image(original, 10**8).taken_at == datetime(2000, 1, 1, 1, 30, tzinfo=UTC)
+    assert inspect_image(_jpeg_with_exif({0x0132: "0000:00:00 00:00:00"}), 10**8).taken_at is None
+    assert inspect_image(_jpeg_with_exif({}), 10**8).taken_at is None

@@ -55,12 +55,3 @@ def test_a_face_turned_sideways_scores_low_on_pose() -> None:
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     rolled = [Point(x=float(x), y=float(y)) for x, y in TEMPLATE @ rotation.T]
     assert pose_score(rolled) == 1.0
-
-
-def test_the_gate_turns_a_poor_face_named_by_a_model_into_an_unknown() -> None:
-    from services.core.quality_gate import gated
-
-    assert gated("ann", 0.9, 0.8, 0.1) == ("ann", 0.9)
-    assert gated("ann", 0.9, 0.05, 0.1) == (None, 0.1)  # the confidence of the decision now taken
-    assert gated(None, 0.7, 0.05, 0.1) == (None, 0.7)
-    assert gated("ann", 0.9, None, 0.1) == ("ann", 0.9)  # faces from before quality existed

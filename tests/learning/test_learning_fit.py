@@ -110,3 +110,22 @@ def test_decision_and_confidence(distance: float, named: bool) -> None:
     assert people == (["b"] if named else [None])
     assert 0.5 <= confidences[0] <= 1.0
     assert reg.confidence(0.6, 0.6) == pytest.approx(0.5)
+
+
+def test_not_x_answers_pull_x_threshold_below_the_faces_said_not_to_be_x() -> None:
+    data = labelled_set(4, 20)
+    base = fit(data, FitParams(target_rejection=0.99))
+    # Faces of a look-alike stranger, each said "not person-0": they sit just inside person-0's threshold.
+    rng = np.random.default_rng(5)
+    anchor = data.descriptors[data.person == 0][0]
+    direction = rng.normal(size=(6, anchor.shape[0])).astype(np.float32)
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    look_alikes = (anchor + direction * base.threshold * 0.8).astype(np.float32)
+    answered = LabelledSet(data.face_ids, data.descriptors, data.person, data.people, look_alikes,
+                           np.zeros(6, dtype=np.int64))
+    learnt = fit(answered, FitParams(target_rejection=0.99))
+    assert learnt.metrics["not_x_answers"] == 6
+    assert learnt.threshold < base.threshold
+    assert learnt.metrics["not_x_kept_out"] == 1.0
+    distances = person_distances(look_alikes, learnt.published_gallery, learnt.published_mask)[:, 0]
+    assert (distances >= learnt.threshold).all()

@@ -8,16 +8,21 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from services.core.domain import (
+    Action,
+    FaceLabelState,
     FaceRecord,
     ImageQuery,
     ImageRecord,
     ImageStatus,
     Job,
     JobState,
+    LabelVia,
     Page,
     Person,
+    PersonDetails,
     PersonSummary,
     Point,
+    ReviewHint,
 )
 
 
@@ -30,6 +35,9 @@ class FaceQuery(BaseModel):
     label_source: str | None = None  # "person" or "model"
     with_descriptor: bool = False
     labelled_since: datetime | None = None
+    # Faces a model labelled (or left unknown) whose answer would teach it most, most worth asking first.
+    to_review: bool = False
+    with_not_person: bool = False  # faces a person said are not someone (not_person_ids not empty)
     offset: int = Field(0, ge=0)
     limit: int = Field(1000, ge=1, le=100_000)
 
@@ -111,14 +119,31 @@ class Catalog(ABC):
         and landmarks when given (else they stay). Labels are never touched. NotFound if absent."""
 
     @abstractmethod
-    async def set_model_label(self, face_id: str, person_id: str | None, model_version: str, confidence: float) -> bool:
-        """Label by a model; a no-op returning False when a person labelled the face. NotFound if absent.
-        A person_id that no longer exists (deleted since the model was trained) or that is marked never_tag
-        is stored as unknown."""
+    async def set_model_label(self, face_id: str, person_id: str | None, model_version: str, confidence: float,
+                              review: ReviewHint | None = None) -> bool:
+        """Label by a model, with why a person might be asked about it (``review``); a no-op returning False when a
+        person labelled the face. NotFound if absent.
+        A person_id that no longer exists (deleted since the model was trained), that is marked never_tag,
+        or that a person said this face is not (``not_person_ids``) is stored as unknown."""
 
     @abstractmethod
-    async def set_person_label(self, face_id: str, person_id: str | None) -> FaceRecord:
-        """Label by a person (None = a person says unknown); NotFound for an unknown face or person."""
+    async def set_person_label(self, face_id: str, person_id: str | None, *, by: str | None = None,
+                               via: LabelVia | None = None) -> FaceRecord:
+        """Label by a person (None = a person says unknown), recording who (``by``) and where (``via``); the face
+        leaves the review queue. Naming a face X takes X off its ``not_person_ids``. NotFound for an unknown face
+        or person."""
+
+    @abstractmethod
+    async def add_not_person(self, face_id: str, person_id: str, *, by: str | None = None,
+                             via: LabelVia | None = None) -> FaceRecord:
+        """A person says this face is not ``person_id``: remembered in ``not_person_ids``; if the face is
+        labelled that person (by anyone), it becomes unknown and unlabelled, so a model may name it someone
+        else. NotFound for an unknown face or person."""
+
+    @abstractmethod
+    async def restore_face_labels(self, states: list[FaceLabelState]) -> int:
+        """Put faces' identity fields back exactly as given (undo); faces deleted since are skipped.
+        Returns how many faces were restored."""
 
     @abstractmethod
     async def delete_face(self, face_id: str) -> bool:
@@ -152,13 +177,37 @@ class Catalog(ABC):
         Human labels stay. NotFound if absent."""
 
     @abstractmethod
+    async def set_person_details(self, person_id: str, details: PersonDetails) -> Person:
+        """Replace the person's details (cover, hidden, active dates). NotFound if absent."""
+
+    @abstractmethod
     async def delete_person(self, person_id: str) -> bool:
         """Delete; their faces become unknown with no label source. False if absent."""
 
     @abstractmethod
+    async def restore_person(self, person: Person) -> Person:
+        """Create the person again with the same id, name and details (undoing a delete or merge); an existing
+        person with that id is updated to match. Conflict if another person has taken the name meanwhile."""
+
+    @abstractmethod
     async def merge_people(self, source_id: str, target_id: str) -> Person:
-        """Move every face of source to target, keeping label sources; delete source. NotFound if either
-        is absent; merging a person into itself is a Conflict."""
+        """Move every face of source to target, keeping label sources, and turn "not source" into "not target";
+        delete source. NotFound if either is absent; merging a person into itself is a Conflict."""
+
+    # undoable actions
+    @abstractmethod
+    async def add_action(self, action: Action) -> Action: ...
+
+    @abstractmethod
+    async def get_action(self, action_id: str) -> Action | None: ...
+
+    @abstractmethod
+    async def list_actions(self, actor: str | None, limit: int) -> list[Action]:
+        """The newest actions first, of one actor or of everyone (None)."""
+
+    @abstractmethod
+    async def mark_action_undone(self, action_id: str) -> bool:
+        """Set undone_at once: True for the caller that did it, False if it was undone already or is absent."""
 
     # jobs
     @abstractmethod

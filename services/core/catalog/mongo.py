@@ -8,6 +8,7 @@ goes into a filter as a plain value under a fixed field name, so it is never rea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime
 from typing import Any
 
@@ -24,9 +25,14 @@ from services.core.catalog.rules import (
     face_order,
     json_safe,
     name_key,
+    name_key_changes,
     plan_redetection,
+    provisional_key,
+    within_dates,
 )
 from services.core.domain import (
+    Action,
+    FaceLabelState,
     FaceRecord,
     ImageQuery,
     ImageRecord,
@@ -34,17 +40,20 @@ from services.core.domain import (
     Job,
     JobState,
     LabelSource,
+    LabelVia,
     Page,
     Person,
+    PersonDetails,
     PersonSummary,
     Point,
+    ReviewHint,
     new_id,
     utcnow,
 )
 from services.core.errors import Conflict, NotFound
 
 _FORGET_LABEL = {"person_id": None, "label_source": None, "model_version": None, "confidence": None,
-                 "labelled_at": None}  # fmt: skip
+                 "labelled_at": None, "labelled_by": None, "label_via": None}  # fmt: skip
 _INDEXES: Indexes = {
     "images": [
         ([("sha256", ASCENDING)], {"unique": True, "name": "sha256_unique"}),
@@ -55,8 +64,11 @@ _INDEXES: Indexes = {
     "faces": [
         ([("image_id", ASCENDING), ("box.left", ASCENDING), ("_id", ASCENDING)], {"name": "by_image"}),
         ([("person_id", ASCENDING), ("image_id", ASCENDING)], {"name": "by_person"}),
+        ([("review.score", DESCENDING), ("_id", ASCENDING)], {"name": "to_review"}),
     ],
     "people": [([("name_key", ASCENDING)], {"unique": True, "name": "name_key_unique"})],
+    "actions": [([("actor", ASCENDING), ("created_at", DESCENDING)], {"name": "by_actor"}),
+                ([("created_at", DESCENDING), ("_id", DESCENDING)], {"name": "newest_first"})],
 }
 
 
@@ -73,6 +85,35 @@ async def _none() -> None:
 @guard_methods(Catalog)
 class MongoCatalog(MongoBase, Catalog):
     INDEXES = _INDEXES
+
+    # --- name keys (migration) ---
+    _name_keys_checked = False
+
+    async def connect(self) -> None:
+        await super().connect()
+        if self._name_keys_checked:
+            return
+        try:
+            await self._migrate_name_keys()
+        except BaseException:
+            await self.close()  # connect again, and so migrate again, on the next use
+            raise
+        self._name_keys_checked = True
+
+    async def _migrate_name_keys(self) -> None:
+        """Recompute every person's name key with today's rule; people whose names now share a key are both
+        kept (the later one gets a distinct key) to be offered for merging. Several processes may run this at
+        once: each computes the same keys, and the provisional ones are unique per person."""
+        people = await self._col("people")
+        cursor = people.find({}, projection={"name": 1, "name_key": 1}).sort([("created_at", ASCENDING),
+                                                                              ("_id", ASCENDING)])
+        found = [(doc["_id"], doc["name"], doc.get("name_key", "")) for doc in await cursor.to_list(None)]
+        changes = name_key_changes(found)
+        for person_id in changes:  # two steps so no two people hold one key in between (the index is unique)
+            await people.update_one({"_id": person_id}, {"$set": {"name_key": provisional_key(person_id)}})
+        for person_id, key in changes.items():
+            await people.update_one({"_id": person_id}, {"$set": {"name_key": key}})
+    # --- end of name keys ---
 
     # images
 
@@ -211,8 +252,13 @@ class MongoCatalog(MongoBase, Catalog):
             conditions.append({"descriptor": {"$ne": None}})
         if query.labelled_since is not None:
             conditions.append({"labelled_at": {"$gte": as_utc(query.labelled_since)}})
-        where: Doc = {"$and": conditions} if conditions else {}
+        if query.with_not_person:
+            conditions.append({"not_person_ids": {"$exists": True, "$ne": []}})
         order = [("image_id", ASCENDING), ("box.left", ASCENDING), ("_id", ASCENDING)]
+        if query.to_review:
+            conditions += [{"review": {"$ne": None}}, {"label_source": {"$ne": LabelSource.person.value}}]
+            order = [("review.score", DESCENDING), ("_id", ASCENDING)]
+        where: Doc = {"$and": conditions} if conditions else {}
         cursor = (await self._col("faces")).find(where).sort(order).skip(query.offset).limit(query.limit)
         return [docs.face_from(doc) for doc in await cursor.to_list(None)]
 
@@ -230,13 +276,24 @@ class MongoCatalog(MongoBase, Catalog):
         if result.matched_count == 0:
             raise NotFound(f"no face with id {face_id}")
 
-    async def set_model_label(self, face_id: str, person_id: str | None, model_version: str, confidence: float) -> bool:
-        people = await self._col("people")
-        if person_id is not None and await people.find_one({"_id": person_id, "never_tag": {"$ne": True}}) is None:
-            person_id = None  # deleted since the model learnt them, or opted out: unknown
+    async def _may_name(self, face_id: str, person_id: str) -> bool:
+        """Whether a model may name this face this person: they exist, have not opted out, no person said the face
+        is not them, and the photo was not taken outside their dates."""
+        person_doc = await (await self._col("people")).find_one({"_id": person_id, "never_tag": {"$ne": True}})
+        face = await self.get_face(face_id)
+        if person_doc is None or face is None or person_id in face.not_person_ids:
+            return False
+        image = await self.get_image(face.image_id)
+        return within_dates(docs.person_from(person_doc), image.taken_at if image else None)
+
+    async def set_model_label(self, face_id: str, person_id: str | None, model_version: str, confidence: float,
+                              review: ReviewHint | None = None) -> bool:
+        if person_id is not None and not await self._may_name(face_id, person_id):
+            person_id = None
         label = {
             "person_id": person_id, "label_source": LabelSource.model.value, "model_version": model_version,
-            "confidence": confidence, "labelled_at": utcnow(),
+            "confidence": confidence, "labelled_at": utcnow(), "labelled_by": None, "label_via": None,
+            "review": None if review is None else review.model_dump(),
         }  # fmt: skip
         faces = await self._col("faces")
         # The filter makes "not labelled by a person" and the write one atomic step.
@@ -251,19 +308,59 @@ class MongoCatalog(MongoBase, Catalog):
             await self._refresh_image(before["image_id"])
         return True
 
-    async def set_person_label(self, face_id: str, person_id: str | None) -> FaceRecord:
+    async def set_person_label(self, face_id: str, person_id: str | None, *, by: str | None = None,
+                               via: LabelVia | None = None) -> FaceRecord:
         await self._require("people", person_id, "person")
         label = {
             "person_id": person_id, "label_source": LabelSource.person.value, "model_version": None,
-            "confidence": None, "labelled_at": utcnow(),
+            "confidence": None, "labelled_at": utcnow(), "labelled_by": by, "label_via": via, "review": None,
         }  # fmt: skip
+        change: Doc = {"$set": label}
+        if person_id is not None:
+            change["$pull"] = {"not_person_ids": person_id}
         after = await (await self._col("faces")).find_one_and_update(
-            {"_id": face_id}, {"$set": label}, return_document=ReturnDocument.AFTER
+            {"_id": face_id}, change, return_document=ReturnDocument.AFTER
         )
         if after is None:
             raise NotFound(f"no face with id {face_id}")
         await self._refresh_image(after["image_id"])
         return docs.face_from(after)
+
+    async def add_not_person(self, face_id: str, person_id: str, *, by: str | None = None,
+                             via: LabelVia | None = None) -> FaceRecord:
+        await self._require("people", person_id, "person")
+        faces = await self._col("faces")
+        # Two steps, each atomic: remember "not X", then forget the label only if it still says X.
+        if (await faces.update_one({"_id": face_id}, {"$addToSet": {"not_person_ids": person_id}})).matched_count == 0:
+            raise NotFound(f"no face with id {face_id}")
+        forget = {**_FORGET_LABEL, "labelled_by": by, "label_via": via, "review": None}
+        if (await faces.update_one({"_id": face_id, "person_id": person_id}, {"$set": forget})).modified_count:
+            face = await self.get_face(face_id)
+            if face is not None:
+                await self._refresh_image(face.image_id)
+        face = await self.get_face(face_id)
+        if face is None:
+            raise NotFound(f"no face with id {face_id}")
+        return face
+
+    async def restore_face_labels(self, states: list[FaceLabelState]) -> int:
+        faces = await self._col("faces")
+        wanted = {s.person_id for s in states if s.person_id is not None}
+        known = {doc["_id"] async for doc in (await self._col("people")).find({"_id": {"$in": sorted(wanted)}},
+                                                                              projection={"_id": 1})}
+        restored, images = 0, set()
+        for state in states:
+            if state.person_id is not None and state.person_id not in known:
+                state = FaceLabelState(id=state.id, not_person_ids=state.not_person_ids)
+            fields = docs.to_doc(state)
+            fields.pop("_id")
+            before = await faces.find_one_and_update({"_id": state.id}, {"$set": fields})
+            if before is not None:
+                restored += 1
+                images.add(before["image_id"])
+        for image_id in sorted(images):
+            await self._refresh_image(image_id)
+        return restored
 
     async def delete_face(self, face_id: str) -> bool:
         removed = await (await self._col("faces")).find_one_and_delete({"_id": face_id})
@@ -294,13 +391,16 @@ class MongoCatalog(MongoBase, Catalog):
         cursor = (await self._col("faces")).aggregate(pipeline)
         return {row["_id"]: row["n"] for row in await cursor.to_list(None)}
 
-    async def _cover_face(self, person_id: str) -> str | None:
-        """The smallest id among person-labelled faces, else the smallest id of any face.
+    async def _cover_face(self, person_id: str, chosen: str | None) -> str | None:
+        """The chosen face while it is still theirs, else the smallest id among person-labelled faces, else the
+        smallest id of any face.
 
         One indexed lookup per person: FerretDB 1.x's $group has only $sum and $count, no $min.
         """
         faces = await self._col("faces")
-        for where in ({"person_id": person_id, "label_source": LabelSource.person.value}, {"person_id": person_id}):
+        wheres: list[Doc] = [{"_id": chosen, "person_id": person_id}] if chosen else []
+        wheres += [{"person_id": person_id, "label_source": LabelSource.person.value}, {"person_id": person_id}]
+        for where in wheres:
             found = await faces.find_one(where, projection={"_id": 1}, sort=[("_id", ASCENDING)])
             if found is not None:
                 return str(found["_id"])
@@ -315,7 +415,8 @@ class MongoCatalog(MongoBase, Catalog):
         cursor = (await self._col("people")).find().sort([("name_key", ASCENDING), ("_id", ASCENDING)])
         people = await cursor.to_list(None)
         covers = await asyncio.gather(
-            *(self._cover_face(doc["_id"]) if doc["_id"] in face_counts else _none() for doc in people)
+            *(self._cover_face(doc["_id"], doc.get("chosen_cover_id")) if doc["_id"] in face_counts else _none()
+              for doc in people)
         )
         return [
             PersonSummary(
@@ -369,6 +470,29 @@ class MongoCatalog(MongoBase, Catalog):
         assert person is not None
         return person
 
+    async def set_person_details(self, person_id: str, details: PersonDetails) -> Person:
+        fields = docs.to_doc(details)
+        fields.pop("_id", None)
+        if (await (await self._col("people")).update_one({"_id": person_id}, {"$set": fields})).matched_count == 0:
+            raise NotFound(f"no person with id {person_id}")
+        person = await self.get_person(person_id)
+        if person is None:
+            raise NotFound(f"no person with id {person_id}")
+        return person
+
+    async def restore_person(self, person: Person) -> Person:
+        people = await self._col("people")
+        doc = {**docs.to_doc(person), "name_key": name_key(person.name)}
+        try:
+            await people.replace_one({"_id": person.id}, doc, upsert=True)
+        except OperationFailure as exc:
+            if _is_duplicate_key(exc):
+                raise Conflict(f"a person named {person.name!r} exists again; rename them first") from None
+            raise
+        restored = await self.get_person(person.id)
+        assert restored is not None
+        return restored
+
     async def delete_person(self, person_id: str) -> bool:
         if await self.get_person(person_id) is None:
             return False
@@ -386,8 +510,34 @@ class MongoCatalog(MongoBase, Catalog):
         if source_id == target_id:
             raise Conflict("a person cannot be merged into themselves")
         await self._relabel_faces(source_id, {"person_id": target_id})
+        faces = await self._col("faces")
+        # "Not the source" becomes "not the target" (two steps: FerretDB 1.x has no positional update).
+        marked = {"not_person_ids": source_id}
+        await faces.update_many(marked, {"$addToSet": {"not_person_ids": target_id}})
+        await faces.update_many(marked, {"$pull": {"not_person_ids": source_id}})
         await (await self._col("people")).delete_one({"_id": source_id})
         return target
+
+    # undoable actions
+
+    async def add_action(self, action: Action) -> Action:
+        with contextlib.suppress(DuplicateKeyError):  # saved already: the same action again
+            await (await self._col("actions")).insert_one(docs.to_doc(action))
+        return action
+
+    async def get_action(self, action_id: str) -> Action | None:
+        found = await (await self._col("actions")).find_one({"_id": action_id})
+        return None if found is None else docs.action_from(found)
+
+    async def list_actions(self, actor: str | None, limit: int) -> list[Action]:
+        where: Doc = {} if actor is None else {"actor": actor}
+        cursor = (await self._col("actions")).find(where).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+        return [docs.action_from(doc) for doc in await cursor.limit(limit).to_list(None)]
+
+    async def mark_action_undone(self, action_id: str) -> bool:
+        result = await (await self._col("actions")).update_one({"_id": action_id, "undone_at": None},
+                                                              {"$set": {"undone_at": utcnow()}})
+        return result.modified_count > 0
 
     # jobs
 

@@ -6,22 +6,32 @@ Image documents also carry what the image filters need from its faces (``person_
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel
 
 from services.core.catalog.rules import as_utc, json_safe
-from services.core.domain import FaceRecord, ImageRecord, Job, Person
+from services.core.domain import Action, FaceRecord, ImageRecord, Job, Person
 
 
 def to_doc(record: BaseModel) -> dict[str, Any]:
     doc = record.model_dump()
-    doc["_id"] = doc.pop("id")
-    for key, value in doc.items():
-        if isinstance(value, datetime):
-            doc[key] = as_utc(value)  # naive times mean UTC, as in SQLite
-    return doc
+    if "id" in doc:
+        doc["_id"] = doc.pop("id")
+    return {key: _bson_value(value) for key, value in doc.items()}
+
+
+def _bson_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return as_utc(value)  # naive times mean UTC, as in SQLite
+    if isinstance(value, date):
+        return value.isoformat()  # BSON has no plain day
+    if isinstance(value, list):
+        return [_bson_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _bson_value(v) for k, v in value.items()}
+    return value
 
 
 def image_doc(image: ImageRecord) -> dict[str, Any]:
@@ -52,3 +62,7 @@ def person_from(doc: dict[str, Any]) -> Person:
 
 def job_from(doc: dict[str, Any]) -> Job:
     return Job.model_validate(_fields(doc))
+
+
+def action_from(doc: dict[str, Any]) -> Action:
+    return Action.model_validate(_fields(doc))

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
-from services.core.domain import FaceOrigin, FaceRecord
+from services.core.domain import FaceOrigin, FaceRecord, Person
 from services.core.errors import InvalidInput
 
 # A new detection overlapping a kept face this much is the same face seen again.
@@ -60,9 +60,74 @@ def clean_person_name(name: str) -> str:
     return cleaned
 
 
+# --- name keys: one person, one name -------------------------------------------------------------------------
+# Latin letters with a stroke have no decomposition, so NFKD cannot strip them like an accent.
+_LATIN_FOLDS = str.maketrans({"ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ŧ": "t", "ı": "i", "ð": "d", "æ": "ae",
+                              "œ": "oe", "ƀ": "b", "ɨ": "i", "’": "'", "ʼ": "'"})
+# Between the words of a name as folder names and user names write it: "ben_afflek", "mindy.kaling".
+_SEPARATOR_CATEGORIES = {"Pc", "Pd"}  # connector punctuation (underscore) and dashes (hyphen, en dash...)
+_SEPARATORS = frozenset("._")
+# Distinct keys for people whose names share a key: joined with a character no name may contain (a Cc).
+DISTINCT_KEY_MARK = "\u001f"
+
+
+def _is_latin(ch: str) -> bool:
+    return len(ch) == 1 and unicodedata.name(ch, "").startswith("LATIN ")
+
+
 def name_key(name: str) -> str:
-    """The case-insensitive identity of a name, compared by plain equality (never as a pattern)."""
-    return unicodedata.normalize("NFKC", name).strip().casefold()
+    """The identity of a name, compared by plain equality (never as a pattern): "Ben_Afflek", "ben  afflek"
+    and "BEN.AFFLEK" are one; so are "Zoë" and "Zoe". Case, surrounding and repeated spaces, underscores, dots
+    and dashes (as spaces) and accents on Latin letters do not count.
+
+    Accents are taken off Latin letters only: in other scripts a combining mark is part of the letter (Japanese
+    か and が, Devanagari's virama, Cyrillic и and й are different letters), so those names keep every mark. A
+    name of separators alone ("_", ".") keeps its characters rather than becoming empty."""
+    text = unicodedata.normalize("NFKC", name)
+    spaced = "".join(" " if ch in _SEPARATORS or unicodedata.category(ch) in _SEPARATOR_CATEGORIES else ch
+                     for ch in text)
+    kept: list[str] = []
+    base = ""
+    for ch in unicodedata.normalize("NFKD", spaced.casefold()):
+        if unicodedata.combining(ch) or unicodedata.category(ch) == "Mn":
+            if _is_latin(base):
+                continue  # an accent on a Latin letter
+        else:
+            base = ch
+        kept.append(ch)
+    folded = unicodedata.normalize("NFC", "".join(kept)).translate(_LATIN_FOLDS)
+    key = " ".join(folded.split())
+    return key or text.strip().casefold()
+
+
+def distinct_key(key: str, person_id: str) -> str:
+    """A key for a person whose name's key another, earlier person holds: unique, and never found by a name."""
+    return f"{key}{DISTINCT_KEY_MARK}{person_id}"
+
+
+def assign_name_keys(people: list[tuple[str, str]]) -> dict[str, str]:
+    """Keys for ``(id, name)`` pairs given oldest first: the name key, or a distinct key for each later person
+    whose name's key an earlier one already holds (so both are kept and can be offered for merging)."""
+    keys: dict[str, str] = {}
+    taken: set[str] = set()
+    for person_id, name in people:
+        key = name_key(name)
+        keys[person_id] = key if key not in taken else distinct_key(key, person_id)
+        taken.add(keys[person_id])
+    return keys
+
+
+def name_key_changes(people: list[tuple[str, str, str]]) -> dict[str, str]:
+    """The migration of stored keys: for ``(id, name, stored key)`` given oldest first, the new key of every
+    person whose stored key is not the one ``assign_name_keys`` gives (empty when all are up to date)."""
+    wanted = assign_name_keys([(person_id, name) for person_id, name, _ in people])
+    return {person_id: wanted[person_id] for person_id, _, stored in people if stored != wanted[person_id]}
+
+
+def provisional_key(person_id: str) -> str:
+    """A key no name has, held while keys are rewritten, so no two people hold one key at any moment."""
+    return f"{DISTINCT_KEY_MARK}{person_id}"
+# --- end of name keys -----------------------------------------------------------------------------------------
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -83,6 +148,14 @@ def json_safe(value: dict[str, Any]) -> dict[str, Any]:
     """Job params/results as plain JSON values, so both stores give back the same thing."""
     result: dict[str, Any] = to_jsonable_python(value)
     return result
+
+
+def within_dates(person: Person, taken_at: datetime | None) -> bool:
+    """Whether a photo taken then may be named this person automatically: a photo with no known date may."""
+    if taken_at is None:
+        return True
+    day = as_utc(taken_at).date()
+    return not ((person.active_from and day < person.active_from) or (person.active_to and day > person.active_to))
 
 
 def face_order(face: FaceRecord) -> tuple[str, int, str]:

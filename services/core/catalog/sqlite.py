@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -16,10 +17,15 @@ from services.core.catalog.rules import (
     clean_person_name,
     json_safe,
     name_key,
+    name_key_changes,
     plan_redetection,
+    provisional_key,
+    within_dates,
 )
 from services.core.catalog.sqlite_base import SQLiteBase
 from services.core.domain import (
+    Action,
+    FaceLabelState,
     FaceRecord,
     ImageQuery,
     ImageRecord,
@@ -27,10 +33,13 @@ from services.core.domain import (
     Job,
     JobState,
     LabelSource,
+    LabelVia,
     Page,
     Person,
+    PersonDetails,
     PersonSummary,
     Point,
+    ReviewHint,
     new_id,
     utcnow,
 )
@@ -42,13 +51,26 @@ class SQLiteCatalog(SQLiteBase, Catalog):
     WHAT = "SQLite catalog"
 
     async def _migrate(self, db: aiosqlite.Connection) -> None:
-        present = {row["name"] for row in await self._all(db, "PRAGMA table_info(faces)", ())}
-        for column, kind in rows.ADDED_FACE_COLUMNS:
-            if column not in present:
-                await db.execute(f"ALTER TABLE faces ADD COLUMN {column} {kind}")
-        if "never_tag" not in {row["name"] for row in await self._all(db, "PRAGMA table_info(people)", ())}:
-            await db.execute("ALTER TABLE people ADD COLUMN never_tag INTEGER NOT NULL DEFAULT 0")
+        for table, added in rows.ADDED_COLUMNS.items():
+            present = {row["name"] for row in await self._all(db, f"PRAGMA table_info({table})", ())}
+            for column, kind in added:
+                if column not in present:
+                    await db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        await self._migrate_name_keys(db)
         await db.execute(f"PRAGMA user_version = {rows.SCHEMA_VERSION}")
+
+    # --- name keys (migration) ---
+    async def _migrate_name_keys(self, db: aiosqlite.Connection) -> None:
+        """Recompute every person's name key with today's rule; people whose names now share a key are both
+        kept (the later one gets a distinct key) to be offered for merging. Cheap: one read when up to date."""
+        people = await self._all(db, "SELECT id, name, name_key FROM people ORDER BY created_at, id")
+        changes = name_key_changes([(row["id"], row["name"], row["name_key"]) for row in people])
+        # Two steps so no two people hold one key in between (the column is unique).
+        await db.executemany("UPDATE people SET name_key = ? WHERE id = ?",
+                             [(provisional_key(person_id), person_id) for person_id in changes])
+        await db.executemany("UPDATE people SET name_key = ? WHERE id = ?",
+                             [(key, person_id) for person_id, key in changes.items()])
+    # --- end of name keys ---
 
     # images
 
@@ -192,7 +214,13 @@ class SQLiteCatalog(SQLiteBase, Catalog):
         if query.labelled_since is not None:
             clauses.append("labelled_at >= ?")
             params.append(rows.to_ms(query.labelled_since))
-        sql = f"{rows.SELECT_FACES} WHERE {' AND '.join(clauses)} ORDER BY image_id, box_left, id LIMIT ? OFFSET ?"
+        if query.with_not_person:
+            clauses.append("not_person_ids != '[]'")
+        order = "image_id, box_left, id"
+        if query.to_review:
+            clauses.append("review_score IS NOT NULL AND (label_source IS NULL OR label_source != 'person')")
+            order = "review_score DESC, id"
+        sql = f"{rows.SELECT_FACES} WHERE {' AND '.join(clauses)} ORDER BY {order} LIMIT ? OFFSET ?"
         async with self._session() as db:
             found = await self._all(db, sql, (*params, query.limit, query.offset))
         return [rows.face_from_row(row) for row in found]
@@ -209,18 +237,19 @@ class SQLiteCatalog(SQLiteBase, Catalog):
             if cursor.rowcount == 0:
                 raise NotFound(f"no face with id {face_id}")
 
-    async def set_model_label(self, face_id: str, person_id: str | None, model_version: str, confidence: float) -> bool:
+    async def set_model_label(self, face_id: str, person_id: str | None, model_version: str, confidence: float,
+                              review: ReviewHint | None = None) -> bool:
         sql = (
             "UPDATE faces SET person_id = ?, label_source = ?, model_version = ?, confidence = ?, "
-            "labelled_at = ? WHERE id = ? AND (label_source IS NULL OR label_source != ?)"
+            "labelled_at = ?, labelled_by = NULL, label_via = NULL, review_score = ?, review_reason = ?, "
+            "nearest_id = ?, runner_up_id = ? WHERE id = ? AND (label_source IS NULL OR label_source != ?)"
         )
         async with self._session(write=True) as db:
-            if person_id is not None and not await self._one(
-                    db, "SELECT 1 FROM people WHERE id = ? AND never_tag = 0", (person_id,)):
-                person_id = None  # deleted since the model learnt them, or opted out: unknown
+            if person_id is not None and not await self._may_name(db, face_id, person_id):
+                person_id = None
             params = (
                 person_id, LabelSource.model.value, model_version, confidence, rows.to_ms(utcnow()),
-                face_id, LabelSource.person.value,
+                *rows.review_values(review), face_id, LabelSource.person.value,
             )  # fmt: skip
             cursor = await db.execute(sql, params)
             if cursor.rowcount:
@@ -229,20 +258,68 @@ class SQLiteCatalog(SQLiteBase, Catalog):
                 raise NotFound(f"no face with id {face_id}")
             return False
 
-    async def set_person_label(self, face_id: str, person_id: str | None) -> FaceRecord:
-        sql = (
-            "UPDATE faces SET person_id = ?, label_source = ?, model_version = NULL, confidence = NULL, "
-            "labelled_at = ? WHERE id = ?"
-        )
+    async def _may_name(self, db: aiosqlite.Connection, face_id: str, person_id: str) -> bool:
+        """Whether a model may name this face this person: they exist, have not opted out, no person said the face
+        is not them, and the photo was not taken outside their dates."""
+        person_row = await self._one(db, f"{rows.SELECT_PEOPLE} WHERE id = ? AND never_tag = 0", (person_id,))
+        face = await self._face(db, face_id)
+        if person_row is None or face is None or person_id in face.not_person_ids:
+            return False
+        taken = await self._one(db, "SELECT taken_at FROM images WHERE id = ?", (face.image_id,))
+        return within_dates(rows.person_from_row(person_row), rows.from_ms(taken["taken_at"]) if taken else None)
+
+    async def set_person_label(self, face_id: str, person_id: str | None, *, by: str | None = None,
+                               via: LabelVia | None = None) -> FaceRecord:
+        def named(face: FaceRecord) -> FaceLabelState:
+            return FaceLabelState(id=face_id, person_id=person_id, label_source=LabelSource.person,
+                                  labelled_at=utcnow(), labelled_by=by, label_via=via,
+                                  not_person_ids=[p for p in face.not_person_ids if p != person_id])
+
+        return await self._relabel(face_id, person_id, named)
+
+    async def add_not_person(self, face_id: str, person_id: str, *, by: str | None = None,
+                             via: LabelVia | None = None) -> FaceRecord:
+        def not_them(face: FaceRecord) -> FaceLabelState:
+            state = face.label_state()
+            if person_id not in state.not_person_ids:
+                state.not_person_ids.append(person_id)
+            if face.person_id == person_id:
+                state = FaceLabelState(id=face_id, labelled_by=by, label_via=via, not_person_ids=state.not_person_ids)
+            return state
+
+        return await self._relabel(face_id, person_id, not_them)
+
+    async def _relabel(self, face_id: str, person_id: str | None,
+                       change: Callable[[FaceRecord], FaceLabelState]) -> FaceRecord:
+        """A person's change to one face's label, in one transaction; NotFound for an unknown face or person."""
         async with self._session(write=True) as db:
             await self._require_person(db, person_id)
-            params = (person_id, LabelSource.person.value, rows.to_ms(utcnow()), face_id)
-            cursor = await db.execute(sql, params)
-            if cursor.rowcount == 0:
+            face = await self._face(db, face_id)
+            if face is None:
                 raise NotFound(f"no face with id {face_id}")
+            await self._write_label_state(db, change(face))
             face = await self._face(db, face_id)
         assert face is not None
         return face
+
+    @staticmethod
+    async def _write_label_state(db: aiosqlite.Connection, state: FaceLabelState) -> int:
+        assignments = ", ".join(f"{column} = ?" for column in rows.LABEL_STATE_COLUMNS)
+        cursor = await db.execute(f"UPDATE faces SET {assignments} WHERE id = ?",
+                                  (*rows.label_state_values(state), state.id))
+        return int(cursor.rowcount)
+
+    async def restore_face_labels(self, states: list[FaceLabelState]) -> int:
+        async with self._session(write=True) as db:
+            known = {row["id"] for row in await self._all(db, f"SELECT id FROM people WHERE id IN "
+                                                              f"({', '.join('?' for _ in states) or 'NULL'})",
+                                                          tuple(s.person_id for s in states))}
+            restored = 0
+            for state in states:
+                if state.person_id is not None and state.person_id not in known:
+                    state = FaceLabelState(id=state.id, not_person_ids=state.not_person_ids)
+                restored += await self._write_label_state(db, state)
+        return restored
 
     async def delete_face(self, face_id: str) -> bool:
         async with self._session(write=True) as db:
@@ -277,10 +354,13 @@ class SQLiteCatalog(SQLiteBase, Catalog):
         return None if row is None else rows.person_from_row(row)
 
     async def list_people(self) -> list[PersonSummary]:
-        # Cover: the smallest id among person-labelled faces, else the smallest id of any face.
+        # Cover: the chosen face while it is still theirs, else the smallest id among person-labelled faces, else
+        # the smallest id of any face.
         sql = """
-            SELECT p.id, p.name, p.created_at, p.never_tag, COUNT(f.id) AS faces, COUNT(DISTINCT f.image_id) AS images,
-                   COALESCE(MIN(CASE WHEN f.label_source = 'person' THEN f.id END), MIN(f.id)) AS cover
+            SELECT p.id, p.name, p.created_at, p.never_tag, p.chosen_cover_id, p.hidden, p.active_from, p.active_to,
+                   COUNT(f.id) AS faces, COUNT(DISTINCT f.image_id) AS images,
+                   COALESCE(MIN(CASE WHEN f.id = p.chosen_cover_id THEN f.id END),
+                            MIN(CASE WHEN f.label_source = 'person' THEN f.id END), MIN(f.id)) AS cover
             FROM people p LEFT JOIN faces f ON f.person_id = p.id
             GROUP BY p.id ORDER BY p.name_key, p.id
         """
@@ -321,6 +401,16 @@ class SQLiteCatalog(SQLiteBase, Catalog):
                                  (person_id, LabelSource.model.value))
         return rows.person_from_row(row)
 
+    async def set_person_details(self, person_id: str, details: PersonDetails) -> Person:
+        sql = "UPDATE people SET chosen_cover_id = ?, hidden = ?, active_from = ?, active_to = ? WHERE id = ?"
+        async with self._session(write=True) as db:
+            cursor = await db.execute(sql, (*rows.details_values(details), person_id))
+            if cursor.rowcount == 0:
+                raise NotFound(f"no person with id {person_id}")
+            row = await self._one(db, f"{rows.SELECT_PEOPLE} WHERE id = ?", (person_id,))
+        assert row is not None
+        return rows.person_from_row(row)
+
     async def delete_person(self, person_id: str) -> bool:
         async with self._session(write=True) as db:
             cursor = await db.execute("DELETE FROM people WHERE id = ?", (person_id,))
@@ -328,6 +418,23 @@ class SQLiteCatalog(SQLiteBase, Catalog):
                 return False
             await db.execute(f"UPDATE faces SET {rows.FORGET_LABEL} WHERE person_id = ?", (person_id,))
         return True
+
+    async def restore_person(self, person: Person) -> Person:
+        sql = ("INSERT INTO people (id, name, name_key, created_at, never_tag, chosen_cover_id, hidden, active_from, "
+               "active_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
+               "name_key = excluded.name_key, never_tag = excluded.never_tag, chosen_cover_id = "
+               "excluded.chosen_cover_id, hidden = excluded.hidden, active_from = excluded.active_from, "
+               "active_to = excluded.active_to")
+        params = (person.id, person.name, name_key(person.name), rows.to_ms(person.created_at), int(person.never_tag),
+                  *rows.details_values(person))
+        async with self._session(write=True) as db:
+            try:
+                await db.execute(sql, params)
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(f"a person named {person.name!r} exists again; rename them first") from exc
+            row = await self._one(db, f"{rows.SELECT_PEOPLE} WHERE id = ?", (person.id,))
+        assert row is not None
+        return rows.person_from_row(row)
 
     async def merge_people(self, source_id: str, target_id: str) -> Person:
         async with self._session(write=True) as db:
@@ -341,8 +448,42 @@ class SQLiteCatalog(SQLiteBase, Catalog):
             if source_id == target_id:
                 raise Conflict("a person cannot be merged into themselves")
             await db.execute("UPDATE faces SET person_id = ? WHERE person_id = ?", (target_id, source_id))
+            # "Not the source" becomes "not the target"; JSON lists are rewritten row by row (few faces have any).
+            marked = await self._all(db, f"{rows.SELECT_FACES} WHERE not_person_ids LIKE ?", (f'%"{source_id}"%',))
+            for face in map(rows.face_from_row, marked):
+                state = face.label_state()
+                state.not_person_ids = list(dict.fromkeys(target_id if p == source_id else p
+                                                          for p in face.not_person_ids))
+                await self._write_label_state(db, state)
             await db.execute("DELETE FROM people WHERE id = ?", (source_id,))
         return rows.person_from_row(found[target_id])
+
+    # undoable actions
+
+    async def add_action(self, action: Action) -> Action:
+        sql = "INSERT OR IGNORE INTO actions (id, actor, created_at, undone_at, body) VALUES (?, ?, ?, ?, ?)"
+        async with self._session(write=True) as db:
+            await db.execute(sql, (action.id, action.actor, rows.to_ms(action.created_at),
+                                   rows.to_ms(action.undone_at), action.model_dump_json()))
+        return action
+
+    async def get_action(self, action_id: str) -> Action | None:
+        async with self._session() as db:
+            row = await self._one(db, "SELECT body, undone_at FROM actions WHERE id = ?", (action_id,))
+        return None if row is None else rows.action_from_row(row)
+
+    async def list_actions(self, actor: str | None, limit: int) -> list[Action]:
+        where, params = ("WHERE actor = ?", (actor,)) if actor is not None else ("", ())
+        sql = f"SELECT body, undone_at FROM actions {where} ORDER BY created_at DESC, id DESC LIMIT ?"
+        async with self._session() as db:
+            found = await self._all(db, sql, (*params, limit))
+        return [rows.action_from_row(row) for row in found]
+
+    async def mark_action_undone(self, action_id: str) -> bool:
+        sql = "UPDATE actions SET undone_at = ? WHERE id = ? AND undone_at IS NULL"
+        async with self._session(write=True) as db:
+            cursor = await db.execute(sql, (rows.to_ms(utcnow()), action_id))
+        return cursor.rowcount > 0
 
     # jobs
 

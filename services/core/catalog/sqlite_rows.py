@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.core.catalog.rules import json_safe, utc_ms
-from services.core.domain import Box, FaceRecord, ImageRecord, Job, Person, Point
+from services.core.domain import (
+    Action,
+    Box,
+    FaceLabelState,
+    FaceRecord,
+    ImageRecord,
+    Job,
+    Person,
+    PersonDetails,
+    Point,
+    ReviewHint,
+)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -30,7 +41,8 @@ CREATE TABLE IF NOT EXISTS images (
     attempts INTEGER NOT NULL,
     face_count INTEGER NOT NULL,
     uploaded_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    taken_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS images_by_upload ON images (uploaded_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS images_by_status ON images (status, updated_at);
@@ -55,18 +67,48 @@ CREATE TABLE IF NOT EXISTS faces (
     created_at INTEGER NOT NULL,
     quality REAL,
     detector TEXT,
-    descriptor_model TEXT
+    descriptor_model TEXT,
+    labelled_by TEXT,
+    label_via TEXT,
+    not_person_ids TEXT NOT NULL DEFAULT '[]',
+    review_score REAL,
+    review_reason TEXT,
+    nearest_id TEXT,
+    runner_up_id TEXT
 );
 CREATE INDEX IF NOT EXISTS faces_by_image ON faces (image_id, box_left, id);
 CREATE INDEX IF NOT EXISTS faces_by_person ON faces (person_id, image_id);
+CREATE INDEX IF NOT EXISTS faces_to_review ON faces (review_score DESC, id) WHERE review_score IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS people (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
     name_key TEXT NOT NULL UNIQUE,
     created_at INTEGER NOT NULL,
-    never_tag INTEGER NOT NULL DEFAULT 0
+    never_tag INTEGER NOT NULL DEFAULT 0,
+    chosen_cover_id TEXT,
+    hidden INTEGER NOT NULL DEFAULT 0,
+    active_from TEXT,
+    active_to TEXT
 );
+
+-- Pairs of people someone said are not the same person (services/core/catalog/person_pairs.py): first < second.
+CREATE TABLE IF NOT EXISTS people_not_same (
+    first_id TEXT NOT NULL,
+    second_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (first_id, second_id)
+);
+
+CREATE TABLE IF NOT EXISTS actions (
+    id TEXT PRIMARY KEY,
+    actor TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    undone_at INTEGER,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS actions_newest ON actions (created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS actions_by_actor ON actions (actor, created_at DESC);
 
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -83,15 +125,22 @@ CREATE TABLE IF NOT EXISTS jobs (
 
 IMAGE_COLUMNS = (
     "id, sha256, filename, content_type, width, height, size_bytes, status, error, attempts, face_count, "
-    "uploaded_at, updated_at"
+    "uploaded_at, updated_at, taken_at"
 )
 FACE_COLUMNS = (
     "id, image_id, box_left, box_top, box_width, box_height, landmarks, detection_score, origin, descriptor, "
     "chip_key, person_id, label_source, model_version, confidence, labelled_at, created_at, quality, detector, "
-    "descriptor_model"
+    "descriptor_model, labelled_by, label_via, not_person_ids, review_score, review_reason, nearest_id, runner_up_id"
 )
-# Columns added after the first release: (name, type), added to older databases on open.
-ADDED_FACE_COLUMNS = (("quality", "REAL"), ("detector", "TEXT"), ("descriptor_model", "TEXT"))
+# Columns added after the first release: table -> (name, type), added to older databases on open.
+ADDED_COLUMNS = {
+    "faces": (("quality", "REAL"), ("detector", "TEXT"), ("descriptor_model", "TEXT"), ("labelled_by", "TEXT"),
+              ("label_via", "TEXT"), ("not_person_ids", "TEXT NOT NULL DEFAULT '[]'"), ("review_score", "REAL"),
+              ("review_reason", "TEXT"), ("nearest_id", "TEXT"), ("runner_up_id", "TEXT")),
+    "people": (("never_tag", "INTEGER NOT NULL DEFAULT 0"), ("chosen_cover_id", "TEXT"),
+               ("hidden", "INTEGER NOT NULL DEFAULT 0"), ("active_from", "TEXT"), ("active_to", "TEXT")),
+    "images": (("taken_at", "INTEGER"),),
+}
 JOB_COLUMNS = "id, kind, state, progress, message, params, result, created_at, updated_at"
 
 
@@ -104,11 +153,15 @@ SELECT_IMAGES = f"SELECT {IMAGE_COLUMNS} FROM images"
 # REPLACE: add_face and re-detection upsert faces by id.
 UPSERT_FACE = f"INSERT OR REPLACE INTO faces ({FACE_COLUMNS}) VALUES ({_placeholders(FACE_COLUMNS)})"
 SELECT_FACES = f"SELECT {FACE_COLUMNS} FROM faces"
-SELECT_PEOPLE = "SELECT id, name, created_at, never_tag FROM people"
+PERSON_COLUMNS = "id, name, created_at, never_tag, chosen_cover_id, hidden, active_from, active_to"
+SELECT_PEOPLE = f"SELECT {PERSON_COLUMNS} FROM people"
 # IGNORE: creating a job again with the same id changes nothing.
 INSERT_JOB = f"INSERT OR IGNORE INTO jobs ({JOB_COLUMNS}) VALUES ({_placeholders(JOB_COLUMNS)})"
 SELECT_JOBS = f"SELECT {JOB_COLUMNS} FROM jobs"
-FORGET_LABEL = "person_id = NULL, label_source = NULL, model_version = NULL, confidence = NULL, labelled_at = NULL"
+FORGET_LABEL = ("person_id = NULL, label_source = NULL, model_version = NULL, confidence = NULL, labelled_at = NULL, "
+                "labelled_by = NULL, label_via = NULL")
+LABEL_STATE_COLUMNS = ("person_id", "label_source", "model_version", "confidence", "labelled_at", "labelled_by",
+                       "label_via", "not_person_ids", "review_score", "review_reason", "nearest_id", "runner_up_id")
 
 
 def to_ms(moment: datetime | None) -> int | None:
@@ -129,7 +182,7 @@ def image_values(image: ImageRecord) -> tuple[Any, ...]:
     return (
         image.id, image.sha256, image.filename, image.content_type, image.width, image.height,
         image.size_bytes, image.status.value, image.error, image.attempts, image.face_count,
-        to_ms(image.uploaded_at), to_ms(image.updated_at),
+        to_ms(image.uploaded_at), to_ms(image.updated_at), to_ms(image.taken_at),
     )  # fmt: skip
 
 
@@ -138,7 +191,7 @@ def image_from_row(row: sqlite3.Row) -> ImageRecord:
         id=row["id"], sha256=row["sha256"], filename=row["filename"], content_type=row["content_type"],
         width=row["width"], height=row["height"], size_bytes=row["size_bytes"], status=row["status"],
         error=row["error"], attempts=row["attempts"], face_count=row["face_count"],
-        uploaded_at=_when(row["uploaded_at"]), updated_at=_when(row["updated_at"]),
+        uploaded_at=_when(row["uploaded_at"]), updated_at=_when(row["updated_at"]), taken_at=from_ms(row["taken_at"]),
     )  # fmt: skip
 
 
@@ -149,6 +202,8 @@ def face_values(face: FaceRecord) -> tuple[Any, ...]:
         None if face.descriptor is None else json.dumps(face.descriptor), face.chip_key, face.person_id,
         None if face.label_source is None else face.label_source.value, face.model_version, face.confidence,
         to_ms(face.labelled_at), to_ms(face.created_at), face.quality, face.detector, face.descriptor_model,
+        face.labelled_by, None if face.label_via is None else face.label_via.value, json.dumps(face.not_person_ids),
+        *review_values(face.review),
     )  # fmt: skip
 
 
@@ -163,13 +218,47 @@ def face_from_row(row: sqlite3.Row) -> FaceRecord:
         person_id=row["person_id"], label_source=row["label_source"], model_version=row["model_version"],
         confidence=row["confidence"], labelled_at=from_ms(row["labelled_at"]),
         created_at=_when(row["created_at"]), quality=row["quality"], detector=row["detector"],
-        descriptor_model=row["descriptor_model"],
+        descriptor_model=row["descriptor_model"], labelled_by=row["labelled_by"], label_via=row["label_via"],
+        not_person_ids=json.loads(row["not_person_ids"]), review=review_from_row(row),
+    )  # fmt: skip
+
+
+def review_values(review: ReviewHint | None) -> tuple[Any, ...]:
+    """(review_score, review_reason, nearest_id, runner_up_id)."""
+    if review is None:
+        return None, None, None, None
+    return review.score, review.reason.value, review.nearest_id, review.runner_up_id
+
+
+def review_from_row(row: sqlite3.Row) -> ReviewHint | None:
+    if row["review_score"] is None:
+        return None
+    return ReviewHint(score=row["review_score"], reason=row["review_reason"], nearest_id=row["nearest_id"],
+                      runner_up_id=row["runner_up_id"])
+
+
+def label_state_values(state: FaceLabelState) -> tuple[Any, ...]:
+    """In LABEL_STATE_COLUMNS order."""
+    return (
+        state.person_id, None if state.label_source is None else state.label_source.value, state.model_version,
+        state.confidence, to_ms(state.labelled_at), state.labelled_by,
+        None if state.label_via is None else state.label_via.value, json.dumps(state.not_person_ids),
+        *review_values(state.review),
     )  # fmt: skip
 
 
 def person_from_row(row: sqlite3.Row) -> Person:
     return Person(id=row["id"], name=row["name"], created_at=_when(row["created_at"]),
-                  never_tag=bool(row["never_tag"]))
+                  never_tag=bool(row["never_tag"]), chosen_cover_id=row["chosen_cover_id"], hidden=bool(row["hidden"]),
+                  active_from=row["active_from"], active_to=row["active_to"])
+
+
+def details_values(details: PersonDetails) -> tuple[Any, ...]:
+    return (details.chosen_cover_id, int(details.hidden), _iso(details.active_from), _iso(details.active_to))
+
+
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
 
 
 def job_values(job: Job) -> tuple[Any, ...]:
@@ -186,3 +275,10 @@ def job_from_row(row: sqlite3.Row) -> Job:
         params=json.loads(row["params"]), result=json.loads(row["result"]),
         created_at=_when(row["created_at"]), updated_at=_when(row["updated_at"]),
     )  # fmt: skip
+
+
+def action_from_row(row: sqlite3.Row) -> Action:
+    """The body holds the action as saved; undone_at lives in its own column, the one that changes."""
+    action = Action.model_validate_json(row["body"])
+    action.undone_at = from_ms(row["undone_at"])
+    return action

@@ -6,6 +6,7 @@ import io
 import math
 import warnings
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,6 +20,7 @@ ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/web
 FLAT_TOLERANCE = 2  # grey levels; a flat image saved as JPEG wobbles by about one
 INSPECT_PIXELS = 4_000_000  # non-JPEG uploads up to this size are decoded whole by the gateway (12 MB of RGB)
 EXIF_ORIENTATION = 0x0112
+EXIF_IFD, EXIF_DATE_TAKEN, EXIF_OFFSET_TAKEN, EXIF_DATE_TIME = 0x8769, 0x9003, 0x9011, 0x0132
 
 
 class ImageDecodeError(InvalidInput):
@@ -141,10 +143,31 @@ class ImageInfo:
     format: str
     width: int  # upright, EXIF orientation applied
     height: int
+    taken_at: datetime | None = None
 
     @property
     def media_type(self) -> str:
         return ACCEPTED_FORMATS[self.format]
+
+
+def exif_taken_at(img: Image.Image) -> datetime | None:
+    """When the photo was taken, from EXIF (DateTimeOriginal, else DateTime), with its zone offset if it says one
+    (cameras mostly do not: the camera's clock is then read as UTC, which keeps the day right)."""
+    try:
+        exif = img.getexif()
+        details = exif.get_ifd(EXIF_IFD)
+        stamp = details.get(EXIF_DATE_TAKEN) or exif.get(EXIF_DATE_TIME)
+        if not isinstance(stamp, str):
+            return None
+        moment = datetime.strptime(stamp.strip().rstrip("\x00"), "%Y:%m:%d %H:%M:%S")
+        offset = details.get(EXIF_OFFSET_TAKEN)
+        if isinstance(offset, str) and len(offset) == 6 and offset[0] in "+-":
+            sign = 1 if offset[0] == "+" else -1
+            zone = timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
+            return moment.replace(tzinfo=zone).astimezone(UTC)
+        return moment.replace(tzinfo=UTC)
+    except Exception:  # no EXIF, unreadable EXIF or a date that is not one ("0000:00:00 00:00:00")
+        return None
 
 
 def inspect_image(data: bytes, max_pixels: int) -> ImageInfo:
@@ -165,13 +188,13 @@ def inspect_image(data: bytes, max_pixels: int) -> ImageInfo:
             elif img.width * img.height > INSPECT_PIXELS:
                 if fmt == "PNG":
                     Image.open(io.BytesIO(data)).verify()  # must come straight after opening
-                return ImageInfo(fmt, width, height)
+                return ImageInfo(fmt, width, height, exif_taken_at(img))
             img.load()
             rgb = _to_rgb(img)
     except (OSError, SyntaxError, ValueError) as exc:
         raise _decode_failure(fmt, exc) from None
     _refuse_blank(rgb, width, height)
-    return ImageInfo(fmt, width, height)
+    return ImageInfo(fmt, width, height, exif_taken_at(img))
 
 
 def decode_image(data: bytes, max_pixels: int, reduce_above: int | None = None) -> DecodedImage:

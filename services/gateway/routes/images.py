@@ -66,6 +66,7 @@ async def upload_image(
         width=decoded.width,
         height=decoded.height,
         size_bytes=len(data),
+        taken_at=decoded.taken_at,
     )
     # The bytes go first: a record never points at a missing original.
     await asyncio.to_thread(stores.blobs.put, blob_layout.original(image.id), data, image.content_type)

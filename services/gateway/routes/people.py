@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Annotated
 from urllib.parse import quote
 
@@ -11,30 +13,34 @@ from starlette.background import BackgroundTask
 
 from services.core import erasure, person_export
 from services.core.catalog import Catalog, FaceQuery
+from services.core.catalog.paging import iter_faces
 from services.core.catalog.rules import name_key
-from services.core.domain import Person, PersonSummary
+from services.core.domain import FaceRecord, LabelVia, Person, PersonDetails, PersonSummary
 from services.core.erasure import ErasureReport
 from services.core.errors import Conflict, NotFound
 from services.core.queue import TRAIN_MODEL
+from services.gateway.correction_schemas import SplitIn, SplitOut
 from services.gateway.deps import CeleryDep, SettingsDep, StoresDep
 from services.gateway.disposition import content_disposition
-from services.gateway.inputs import Offset
+from services.gateway.inputs import Offset, QueryFlag
 from services.gateway.job_start import start_job
 from services.gateway.people_schemas import FacePage, PersonChangeIn, PersonIn, PersonMergeIn, PersonOut
 from services.gateway.presenters import PeopleCache, face_out
 from services.gateway.responses import ZIP, errors
 from services.gateway.security.audit import audit
 from services.gateway.security.policy import Policy, allow
+from services.gateway.undo import ActionOut, ActionRecorder, actor_of, faces_phrase
 
 router = APIRouter(prefix="/v1/people", tags=["people"])
 READ, EDIT, ADMIN = [allow(Policy.read)], [allow(Policy.edit)], [allow(Policy.admin)]
 
 
-def person_out(person: PersonSummary) -> PersonOut:
+def person_out(person: PersonSummary, action: ActionOut | None = None) -> PersonOut:
     cover = person.cover_face_id
     return PersonOut(
         **person.model_dump(include={"id", "name", "created_at", "face_count", "image_count", "cover_face_id",
-                                     "never_tag"}),
+                                     "never_tag", "hidden", "chosen_cover_id", "active_from", "active_to"}),
+        action=action,
         cover_chip_url=f"/v1/faces/{cover}/chip" if cover else None,
         photos_url=f"/v1/images?person={quote(person.name, safe='')}",
     )
@@ -54,26 +60,31 @@ async def person_or_404(catalog: Catalog, person_id: str) -> Person:
     return person
 
 
-async def person_named(catalog: Catalog, name: str) -> Person:
-    """The person with this name (case-insensitively), created if there is none."""
+async def person_named(catalog: Catalog, name: str) -> tuple[Person, bool]:
+    """The person with this name (case-insensitively), created if there is none; whether it was created."""
     found = await catalog.find_person(name)
     if found is not None:
-        return found
+        return found, False
     try:
-        return await catalog.create_person(name)
+        return await catalog.create_person(name), True
     except Conflict:  # created by someone else a moment ago
         found = await catalog.find_person(name)
         if found is None:
             raise
-        return found
+        return found, False
 
 
-async def resolve_person(catalog: Catalog, person_id: str | None, name: str | None) -> str | None:
-    """The id a request names a person by: an existing id (404 if unknown) or a name (created if new)."""
+async def resolve_person(catalog: Catalog, person_id: str | None, name: str | None,
+                         recorder: ActionRecorder | None = None) -> str | None:
+    """The id a request names a person by: an existing id (404 if unknown) or a name (created if new; an undoable
+    action being recorded removes them again on undo)."""
     if person_id is not None:
         return (await person_or_404(catalog, person_id)).id
     if name is not None:
-        return (await person_named(catalog, name)).id
+        person, created = await person_named(catalog, name)
+        if created and recorder is not None:
+            recorder.created_person(person.id)
+        return person.id
     return None
 
 
@@ -83,8 +94,9 @@ async def list_people(
     stores: StoresDep,
     q: Annotated[str | None, Query(max_length=100, description="Only names containing this text, "
                                                                "case-insensitively (plain text).")] = None,
+    hidden: Annotated[QueryFlag, Query(description="true: also people who are hidden.")] = False,
 ) -> list[PersonOut]:
-    people = await stores.catalog.list_people()
+    people = [p for p in await stores.catalog.list_people() if hidden or not p.hidden]
     if q and q.strip():
         needle = name_key(q)
         people = [p for p in people if needle in name_key(p.name)]
@@ -117,27 +129,90 @@ async def change_person(person_id: str, body: PersonChangeIn, stores: StoresDep,
         await stores.catalog.set_never_tag(person_id, body.never_tag)
         await audit(request, "person.never_tag", "person", person_id, before={"never_tag": person.never_tag},
                     after={"never_tag": body.never_tag})
+    changes = body.model_dump(include=DETAIL_FIELDS & body.model_fields_set)
+    if "cover_face_id" in changes:
+        await _check_cover(stores.catalog, person_id, changes["cover_face_id"])
+        changes["chosen_cover_id"] = changes.pop("cover_face_id")
+    if changes:
+        before = PersonDetails(**person.model_dump(include=set(PersonDetails.model_fields)))
+        after = before.model_copy(update=changes)
+        if after != before:
+            await stores.catalog.set_person_details(person_id, after)
+            await audit(request, "person.details", "person", person_id, before=before.model_dump(mode="json"),
+                        after=after.model_dump(mode="json"))
     return person_out(await summary_of(stores.catalog, person_id))
+
+
+DETAIL_FIELDS = {"cover_face_id", "hidden", "active_from", "active_to"}
+
+
+async def _check_cover(catalog: Catalog, person_id: str, face_id: str | None) -> None:
+    if face_id is None:
+        return
+    face = await catalog.get_face(face_id)
+    if face is None or face.person_id != person_id:
+        raise Conflict("The cover must be one of this person's own faces.")
 
 
 @router.delete("/{person_id}", status_code=204, response_class=Response, dependencies=EDIT,
                summary="Delete a person; their faces become unknown, photos stay (to remove every trace: erase)")
 async def delete_person(person_id: str, stores: StoresDep, request: Request) -> Response:
     person = await person_or_404(stores.catalog, person_id)
+    recorder = ActionRecorder(request, stores, "person.delete", f"Deleted {person.name}")
+    await recorder.remember_faces(await all_faces_of(stores.catalog, person_id))
+    recorder.deleted_person(person)
     if not await stores.catalog.delete_person(person_id):
         raise NotFound(f"No person with id {person_id!r}.")
     await audit(request, "person.delete", "person", person_id, before={"name": person.name})
-    return Response(status_code=204)
+    action = await recorder.save()
+    return Response(status_code=204, headers={"Facetag-Undo": action.undo_url})
+
+
+async def all_faces_of(catalog: Catalog, person_id: str) -> list[FaceRecord]:
+    return [face async for face in iter_faces(catalog, FaceQuery(person_id=person_id))]
 
 
 @router.post("/{person_id}/merge", response_model=PersonOut, responses=errors(409), dependencies=EDIT,
              summary="Merge this person into another: their faces move over and this person is removed")
 async def merge_person(person_id: str, body: PersonMergeIn, stores: StoresDep, request: Request) -> PersonOut:
     source = await person_or_404(stores.catalog, person_id)
+    target = await person_or_404(stores.catalog, body.into)
+    recorder = ActionRecorder(request, stores, "person.merge", f"Merged {source.name} into {target.name}")
+    await recorder.remember_faces(await all_faces_of(stores.catalog, person_id))
+    recorder.deleted_person(source)
     target = await stores.catalog.merge_people(person_id, body.into)
     await audit(request, "person.merge", "person", person_id, before={"name": source.name},
                 after={"into": target.id, "name": target.name})
-    return person_out(await summary_of(stores.catalog, target.id))
+    return person_out(await summary_of(stores.catalog, target.id), await recorder.save())
+
+
+@router.post("/{person_id}/split", response_model=SplitOut, responses=errors(409), dependencies=EDIT,
+             summary="Move some of this person's faces to another person, or a new one (siblings taken for one)",
+             description="Faces that are not this person's are skipped and listed. One undoable action.")
+async def split_person(person_id: str, body: SplitIn, stores: StoresDep, request: Request) -> SplitOut:
+    catalog = stores.catalog
+    source = await person_or_404(catalog, person_id)
+    faces = [f for f in await asyncio.gather(*(catalog.get_face(fid) for fid in dict.fromkeys(body.face_ids)))
+             if f is not None and f.person_id == person_id]
+    moving = {f.id for f in faces}
+    skipped = [fid for fid in dict.fromkeys(body.face_ids) if fid not in moving]
+    if not faces:
+        raise Conflict(f"None of these faces is {source.name}'s; nothing to split off.")
+    recorder = ActionRecorder(request, stores, "person.split", "")
+    target_id = await resolve_person(catalog, body.person_id, body.name, recorder)
+    assert target_id is not None  # the body names someone
+    if target_id == person_id:
+        raise Conflict("Split the faces off to someone else, not the same person.")
+    target = await person_or_404(catalog, target_id)
+    recorder.action.summary = f"Moved {faces_phrase(len(faces))} from {source.name} to {target.name}"
+    await recorder.remember_faces(faces)
+    by = actor_of(request)
+    for face in faces:
+        with contextlib.suppress(NotFound):  # deleted meanwhile
+            await catalog.set_person_label(face.id, target_id, by=by, via=LabelVia.split_off)
+    action = await recorder.save()
+    return SplitOut(moved=len(faces), skipped=skipped, person=person_out(await summary_of(catalog, target_id)),
+                    action=action)
 
 
 @router.get("/{person_id}/faces", response_model=FacePage, dependencies=READ,
