@@ -57,6 +57,8 @@ def base_env(data_dir: Path, **settings: str | int | float) -> dict[str, str]:
     env["FACETAG_DATA_DIR"] = str(data_dir)
     env["FACETAG_LOG_LEVEL"] = "INFO"
     env["FACETAG_ADMIN_KEYS"] = secrets.token_urlsafe(24)
+    # Tests train when they say so; those about auto-training pass auto_train=True (issue 12, item 4).
+    env["FACETAG_AUTO_TRAIN"] = "false"
     env.update({f"FACETAG_{k.upper()}": str(v) for k, v in settings.items()})
     return env
 

@@ -9,6 +9,7 @@ back to the queue ``visibility_timeout`` seconds later, however long tasks take.
 
 from __future__ import annotations
 
+from amqp.exceptions import ChannelError
 from celery import Celery
 
 from services.core import file_broker, redis_broker
@@ -80,7 +81,16 @@ def send(app: Celery, task: str, *args: object) -> None:
     app.send_task(task, args=list(args), queue=ROUTES[task])
 
 
+QUEUE_NOT_FOUND = "404"  # kombu gives the code as text
+
+
 def waiting_tasks(app: Celery, queue: str) -> int:
     """How many tasks wait in ``queue`` (not counting those workers hold)."""
     with app.connection_for_read() as conn:
-        return int(conn.default_channel.queue_declare(queue=queue, passive=True).message_count)
+        try:
+            return int(conn.default_channel.queue_declare(queue=queue, passive=True).message_count)
+        except ChannelError as exc:
+            # Redis keeps no empty list: a queue that never held a task, or was just emptied, is a 404 there.
+            if str(exc.reply_code) == QUEUE_NOT_FOUND:
+                return 0
+            raise

@@ -89,6 +89,15 @@ class Settings(BaseSettings):
     unknown_rejection: float = Field(0.99, ge=0.5, le=1.0, description="Share of strangers the trained threshold "
                                      "must leave unknown, calibrated on people left out of training.")
     model_check_interval: float = Field(5.0, gt=0, description="Seconds between checks for a new model.")
+    auto_train: bool = Field(True, description="Train by itself once people have named enough new faces, or "
+                             "after a quiet spell following the last new name; false = only on the schedule "
+                             "and on demand.")
+    auto_train_labels: int = Field(20, ge=1, description="Train as soon as this many faces were named by a "
+                                   "person since the last training.")
+    auto_train_quiet_seconds: float = Field(120.0, ge=0, description="Or train when names stop coming in for "
+                                            "this long (a burst of naming gives one training, not one per name).")
+    auto_train_check_seconds: float = Field(15.0, gt=0, description="How often the trainer looks whether to "
+                                            "start a training by itself.")
 
     log_level: str = "INFO"
 

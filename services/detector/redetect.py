@@ -16,6 +16,7 @@ from celery import Celery
 
 from services.core.domain import ImageQuery, ImageStatus, JobState
 from services.core.queue import DETECT_IMAGE, REDETECT_WATCH, send
+from services.core.wording import count
 from services.core.worker_runtime import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ async def plan(ctx: WorkerContext, celery: Celery, job_id: str) -> None:
             await catalog.update_job(job_id, state=JobState.running, progress=0.05 * index / len(ids),
                                      message=f"queued {index} of {len(ids)} photos for detection")
     await catalog.update_job(job_id, state=JobState.running, progress=0.05, result={"queued": len(ids)},
-                             message=f"{len(ids)} photo(s) queued for detection")
+                             message=f"{count(len(ids), 'photo')} queued for detection")
     log.info("re-detect job %s: %d photo(s) queued", job_id, len(ids))
     await asyncio.to_thread(celery.send_task, REDETECT_WATCH, args=[job_id], countdown=WATCH_SECONDS)
 
@@ -68,12 +69,12 @@ async def watch(ctx: WorkerContext, job_id: str) -> bool:
     left = await _in_flight(ctx)
     if left == 0:
         await catalog.update_job(job_id, state=JobState.done, progress=1.0,
-                                 message=f"{queued} photo(s) detected again with {ctx.settings.detector}; "
+                                 message=f"{count(queued, 'photo')} detected again with {ctx.settings.detector}; "
                                          "faces people named or drew were kept",
                                  result={**job.result, "detector": ctx.settings.detector})
         log.info("re-detect job %s: done (%d photos)", job_id, queued)
         return False
     done = max(0, queued - left)
     await catalog.update_job(job_id, state=JobState.running, progress=round(0.05 + 0.95 * done / max(1, queued), 3),
-                             message=f"{done} of {queued} photo(s) detected again")
+                             message=f"{done} of {count(queued, 'photo')} detected again")
     return True

@@ -31,10 +31,13 @@ from services.core.faces.analyzer import Descriptors
 from services.core.faces.detectors import detector_label
 from services.core.faces.networks import DescriptorNetwork, prepare_backbone
 from services.core.image_codec import decode_png
+from services.core.learning import PREVIEW_KIND, preview_job_id
 from services.core.library_network import NetworkChoice, configured, parse_label
 from services.core.queue import RETAG_FACES, send
+from services.core.wording import count
 from services.core.worker_runtime import WorkerContext
 from services.trainer import dataset
+from services.trainer import preview as model_preview
 from services.trainer.fit import FitParams, FitResult, LabelledSet, evaluate_distances, fit, person_distances
 from services.trainer.onnx_head import merge_head
 from services.trainer.switch import SWITCH_JOB, NetworkSwitch
@@ -57,11 +60,13 @@ class TrainRequest:
     max_exemplars: int = 128
     trigger: str = "api"
     network: NetworkChoice | None = None  # set by the network switch; else the library's network
+    publish: str = "auto"  # "auto": publish when not worse; "review": keep it as a candidate to preview
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> TrainRequest:
         params = params or {}
-        known = {k: params[k] for k in ("force", "threshold", "holdout_percent", "max_exemplars", "trigger")
+        known = {k: params[k] for k in ("force", "threshold", "holdout_percent", "max_exemplars", "trigger",
+                                        "publish")
                  if k in params and params[k] is not None}
         network = parse_label(params["network"]) if params.get("network") else None
         return cls(**known, network=network)
@@ -106,19 +111,28 @@ class Trainer:
             return job.result
         request = TrainRequest.from_params(params or job.params)
         started = utcnow()
+        # Labels are read after this moment: labels given since are "new" for the learning loop (core/learning).
+        read_at: dict[str, object] = {"labels_read_at": started.isoformat()}
         try:
-            result = await self._train(job.id, request)
+            result = await self._train(job.id, request, started)
         except (NothingToLearn, InvalidInput) as exc:
-            await self.ctx.stores.catalog.update_job(job.id, state=JobState.failed, progress=1.0, message=str(exc))
+            await self.ctx.stores.catalog.update_job(job.id, state=JobState.failed, progress=1.0, message=str(exc),
+                                                     result=read_at)
             log.warning("training job %s: %s", job.id, exc)
             return {}
-        result["seconds"] = round((utcnow() - started).total_seconds(), 2)
+        result.update(read_at, seconds=round((utcnow() - started).total_seconds(), 2))
+        if request.publish == "review" and result.get("version") and not result.get("promoted"):
+            # Held back: compare it with the current model now, so the Model page has the preview at once.
+            await self._progress(job.id, 0.9, f"comparing {result['version']} with the current model")
+            result["preview_job"] = preview_job_id(result["version"], result.get("current_version"))
+            await self.preview(result["preview_job"], {"version": result["version"],
+                                                       "against": result.get("current_version")})
         await self.ctx.stores.catalog.update_job(job.id, state=JobState.done, progress=1.0,
                                                  message=result["message"], result=result)
         log.info("training job %s: %s (%.1fs)", job.id, result["message"], result["seconds"])
         return result
 
-    async def _train(self, job_id: str, request: TrainRequest) -> dict[str, Any]:
+    async def _train(self, job_id: str, request: TrainRequest, started: datetime) -> dict[str, Any]:
         settings = self.ctx.settings
         await self._progress(job_id, 0.02, "checking the descriptor network")
         pointer = await asyncio.to_thread(self.registry.current)
@@ -135,8 +149,9 @@ class Trainer:
         data = training.data
         n_known = int((data.person >= 0).sum())
         if n_known < 2:
-            hint = (f" ({training.without_descriptor} labelled face(s) are still being processed; try again "
-                    "in a moment)" if training.without_descriptor else "")
+            waiting = training.without_descriptor
+            hint = (f" ({count(waiting, 'labelled face is', 'labelled faces are')} still being processed; try "
+                    "again in a moment)" if waiting else "")
             raise NothingToLearn(f"Training needs at least 2 faces named by a person; there are {n_known}{hint}. "
                                  "Name faces with PATCH /v1/faces/{id} or run 'facetag import DIR'.")
         fit_params = request.fit_params(choice.network, settings.unknown_rejection)
@@ -149,7 +164,8 @@ class Trainer:
                                "settings; send force: true to train anyway",
                     "version": None, "promoted": False, "current_version": parent.version}
 
-        await self._progress(job_id, 0.3, f"fitting on {n_known} faces of {len(data.people)} people")
+        people = count(len(data.people), "person", "people")
+        await self._progress(job_id, 0.3, f"fitting on {count(n_known, 'face')} of {people}")
         result = await asyncio.to_thread(fit, data, fit_params)
 
         await self._progress(job_id, 0.5, "building the ONNX model")
@@ -184,6 +200,9 @@ class Trainer:
                                           f"({candidate['accuracy']:.3f} vs {current_acc:.3f})")
         if not promote and request.force:
             promote, reason = True, f"forced, although {reason}"
+        if request.publish == "review":
+            evaluation["held_for_review"] = True
+            promote, reason = False, f"held for review ({reason})"
         evaluation.update(promoted=promote, reason=reason)
 
         per_person = {training.names[pid]: {**values, "person_id": pid}
@@ -194,13 +213,15 @@ class Trainer:
         await asyncio.to_thread(self._snapshot, dataset_id, data, held)
         manifest = reg.ModelManifest(
             version=version,
-            labels=[reg.ModelLabel(id=pid, name=training.names[pid]) for pid in label_ids],
+            labels=[reg.ModelLabel(id=pid, name=training.names[pid], faces=int((data.person == i).sum()))
+                    for i, pid in enumerate(label_ids)],
             threshold=result.threshold,
             metrics=metrics,
             dataset={"id": dataset_id, "fingerprint": fingerprint, "faces": len(data.face_ids),
                      "known_faces": n_known, "marked_unknown_faces": int((data.person < 0).sum()),
                      "people": len(label_ids), "held_out_faces": int(held.sum()),
                      "awaiting_descriptor": training.without_descriptor,
+                     "labels_read_at": started.isoformat(),
                      "snapshot": f"datasets/{dataset_id}/snapshot.npz"},
             params=fit_params.as_dict(),
             evaluation=evaluation,
@@ -261,7 +282,12 @@ class Trainer:
         if not truth:
             return None
         if parent.backbone_sha256 == backbone_sha:
-            current = evaluate_distances(held_dist, data.person[held], parent.threshold, data.people)
+            # Only the people the current model knows: it cannot name someone named since (otherwise a model
+            # that learnt new people was measured against one credited with knowing them too, and kept out).
+            known = {label.id for label in parent.labels}
+            columns = np.array([pid in known for pid in data.people], dtype=bool)
+            parent_dist = np.where(columns[None, :], held_dist, np.inf).astype(np.float32)
+            current = evaluate_distances(parent_dist, data.person[held], parent.threshold, data.people)
             return current["accuracy"]
         try:
             model_bytes = await asyncio.to_thread(self.registry.model_bytes, parent.version, parent.sha256)
@@ -302,6 +328,30 @@ class Trainer:
                 await catalog.set_face_analysis(face.id, vector.tolist(), face.chip_key, choice.label)
         log.info("described %d labelled faces with the new descriptor network", len(faces))
 
+    # Previewing a candidate ------------------------------------------------------------------------
+
+    async def preview(self, job_id: str | None, params: dict[str, Any] | None) -> dict[str, Any]:
+        """Compare a stored version with the current model (services/trainer/preview.py) as a job."""
+        params = params or {}
+        version = str(params.get("version") or "")
+        if job_id is None:
+            pointer = await asyncio.to_thread(self.registry.current)
+            job_id = preview_job_id(version, pointer.version if pointer else None)
+        job = await self._job(job_id, PREVIEW_KIND, params)
+        if job.state in (JobState.done, JobState.failed):
+            return job.result
+        try:
+            result = await model_preview.compute(self.ctx.stores.catalog, self.ctx.stores.blobs, version,
+                                                 lambda p, m: self._progress(job.id, p, m))
+        except (NotFound, InvalidInput, reg.ModelCorrupt) as exc:
+            await self.ctx.stores.catalog.update_job(job.id, state=JobState.failed, progress=1.0, message=str(exc))
+            log.warning("preview job %s: %s", job.id, exc)
+            return {}
+        await self.ctx.stores.catalog.update_job(job.id, state=JobState.done, progress=1.0,
+                                                 message=result["message"], result=result)
+        log.info("preview job %s: %s", job.id, result["message"])
+        return result
+
     # Switching the descriptor network ---------------------------------------------------------------
 
     async def switch_network(self, job_id: str | None, params: dict[str, Any] | None) -> dict[str, Any]:
@@ -341,7 +391,8 @@ class Trainer:
         summary.update(dataset_id=job.id, zip_key=blob_layout.dataset_zip(job.id), size_bytes=len(data),
                        download_url=f"/v1/admin/datasets/{job.id}/download")
         await asyncio.to_thread(blobs.put, blob_layout.dataset_manifest(job.id), _json(summary), "application/json")
-        message = f"{summary['faces']} labelled chip(s) of {summary['people']} people collected"
+        faces, people = int(summary["faces"]), int(summary["people"])  # type: ignore[call-overload]
+        message = f"{count(faces, 'labelled chip')} of {count(people, 'person', 'people')} collected"
         await self.ctx.stores.catalog.update_job(job.id, state=JobState.done, progress=1.0, message=message,
                                                  result=summary)
         log.info("dataset job %s: %s", job.id, message)

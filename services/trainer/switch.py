@@ -33,6 +33,7 @@ from services.core.faces.detect import Detection
 from services.core.image_codec import encode_png
 from services.core.library_network import CHECK_SECONDS, NetworkChoice, configured, descriptor_of
 from services.core.registry import Registry
+from services.core.wording import count
 from services.core.worker_runtime import WorkerContext
 from services.trainer import dataset
 
@@ -117,7 +118,7 @@ class NetworkSwitch:
         described += await self.describe_again(late, progress, 0.9, 0.98)
         if version:
             await asyncio.to_thread(self.retag, version)
-        message = (f"the library runs on {target}: {described} face(s) described again"
+        message = (f"the library runs on {target}: {count(described, 'face')} described again"
                    + (f", model {version} published" if version else ", no model to train yet"))
         return {"message": message, "network": target, "previous_network": serving, "described": described,
                 "late_faces": len(late), "version": version, "switched": True}

@@ -8,11 +8,14 @@ from functools import cache
 from typing import Any
 
 from celery import Task
+from celery.signals import worker_ready
 
 from services.core.celery_app import app
 from services.core.domain import Job, JobState, new_id
+from services.core.learning import AUTO_TRAIN_CHECK, PREVIEW_KIND, PREVIEW_MODEL
 from services.core.queue import COLLECT_DATASET, SWITCH_NETWORK, TRAIN_MODEL
 from services.core.worker_runtime import worker_context
+from services.trainer import autotrain
 from services.trainer.pipeline import DATASET_JOB, SWITCH_JOB, TRAIN_JOB, Trainer
 
 log = logging.getLogger(__name__)
@@ -73,3 +76,30 @@ def switch_network(self: Task, job_id: str, params: dict[str, Any] | None = None
 @app.task(name=COLLECT_DATASET, bind=True)
 def collect_dataset(self: Task, job_id: str, params: dict[str, Any] | None = None) -> None:
     run_job_task(self, job_id, DATASET_JOB, params, lambda jid: trainer().collect(jid, params))
+
+
+@app.task(name=PREVIEW_MODEL, bind=True)
+def preview_model(self: Task, job_id: str, params: dict[str, Any] | None = None) -> None:
+    """Compare a stored candidate with the current model (GET /v1/admin/models/{version}/preview)."""
+    run_job_task(self, job_id, PREVIEW_KIND, params, lambda jid: trainer().preview(jid, params))
+
+
+@app.task(name=AUTO_TRAIN_CHECK)
+def auto_train_check() -> None:
+    """Start a training if enough new names came in, or none for a while (services/trainer/autotrain.py).
+    A failed check is only logged: the next one comes within seconds and reads the same facts."""
+    ctx = worker_context()
+    try:
+        ctx.run(autotrain.check(ctx.stores, app, ctx.settings))
+    except Exception as exc:
+        log.warning("auto-training check failed: %s: %s", type(exc).__name__, exc)
+
+
+@worker_ready.connect
+def _start_auto_training(**_: Any) -> None:
+    """Only a running trainer worker checks (this module is imported by trainer workers alone)."""
+    settings = worker_context().settings
+    if settings.auto_train:
+        autotrain.Ticker(app, settings.auto_train_check_seconds).start()
+        log.info("auto-training: after %d new names or %.0fs without new ones (checked every %.0fs)",
+                 settings.auto_train_labels, settings.auto_train_quiet_seconds, settings.auto_train_check_seconds)

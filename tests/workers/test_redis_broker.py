@@ -78,3 +78,12 @@ def test_a_message_held_by_a_live_worker_is_not_handed_out_again(app: Celery) ->
         held.ack()
         with pytest.raises(Empty):
             other.SimpleQueue(DETECT_QUEUE).get(timeout=3)
+
+
+def test_an_empty_queue_has_nothing_waiting(app: Celery) -> None:
+    # Redis keeps no empty list: before the first task and after the last, the queue does not exist there.
+    assert waiting_tasks(app, DETECT_QUEUE) == 0
+    _send(app, 1)
+    with app.connection_for_read() as conn:
+        conn.SimpleQueue(DETECT_QUEUE).get(timeout=5).ack()
+    assert waiting_tasks(app, DETECT_QUEUE) == 0

@@ -1,7 +1,8 @@
 // Model: the current model and its metrics, every version (with rollback), training with live progress,
 // and which version each classifier worker serves. Admins only: the server checks the session's role.
 import {
-  api, ApiError, ask, clear, formatDate, h, hasRole, icon, mountHeader, plural, roleNotice, showError, toast,
+  api, ApiError, ask, clear, formatDate, h, hasRole, icon, mountHeader, plural, refreshModelStatus, roleNotice,
+  showError, toast,
 } from "./common.js";
 
 const JOB_STORE = "facetag.trainJob";
@@ -17,6 +18,10 @@ const state = {
 };
 let jobTimer = null;
 let workersTimer = null;
+let previewTimer = null;
+const PREVIEW_POLL_MS = 1500;
+const PREVIEW_SAMPLES = 6;
+const previews = new Map(); // candidate version -> GET /v1/admin/models/{version}/preview, or {error}
 
 // ---- formatting -----------------------------------------------------------------------------------
 
@@ -124,11 +129,12 @@ function switchNotice() {
 function trainPanel() {
   const running = state.job && (state.job.state === "queued" || state.job.state === "running");
   const force = h("input", { type: "checkbox", id: "train-force", disabled: running });
+  const review = h("input", { type: "checkbox", id: "train-review", disabled: running });
   const button = h("button", {
     type: "button", class: "primary", id: "train-now", disabled: running,
     onclick: (event) => {
       event.currentTarget.disabled = true; // one job per press, even on a double click
-      train(force.checked);
+      train(force.checked, review.checked);
     },
   }, running ? h("span", { class: "spinner" }) : icon("refresh"), running ? "Training…" : "Train now");
   return h("section", { class: "panel", id: "train", "aria-labelledby": "train-title" },
@@ -139,7 +145,10 @@ function trainPanel() {
       button,
       h("label", { class: "check", for: "train-force" }, force,
         h("span", {}, h("strong", {}, "Force"),
-          " — publish it even if it scores worse, or train although no names changed."))),
+          " — publish it even if it scores worse, or train although no names changed.")),
+      h("label", { class: "check", for: "train-review" }, review,
+        h("span", {}, h("strong", {}, "Review first"),
+          " — keep the new version back and show what it would change before it goes live."))),
     jobView(state.job),
   );
 }
@@ -189,6 +198,11 @@ function outcome(job) {
   const on = ev.held_out_faces !== undefined ? ` on the same ${plural(ev.held_out_faces, "held-out face")}` : "";
   const scores = numbers.length ? h("div", { class: "scores" }, `Accuracy ${numbers.join(" vs ")}${numbers.length > 1 ? on : ""}.`) : null;
   const seconds = r.seconds !== undefined ? h("div", { class: "small" }, `Took ${r.seconds} s.`) : null;
+  if (r.evaluation?.held_for_review) {
+    return h("div", { class: "banner info outcome", "data-outcome": "review" },
+      h("div", {}, h("strong", {}, `${r.version} waits for your review. `),
+        "See what it would change under “Waiting for review”, then publish or discard it.", scores, seconds));
+  }
   if (r.promoted) {
     let why = "It is the first model.";
     if (String(r.reason || "").startsWith("forced")) why = "Published because “Force” was ticked, although it did worse.";
@@ -219,6 +233,7 @@ function versionsPanel() {
       h("div", { class: "v-main" },
         h("strong", { class: "v-name" }, m.version),
         m.current ? h("span", { class: "chip confirmed" }, "Current")
+          : m.evaluation?.held_for_review ? h("span", { class: "chip guess", title: "Held back so you can see what it would change first" }, "For review")
           : kept ? h("span", { class: "chip guess", title: "It did worse than the model current then, so it was not published" }, "Kept out") : null,
         h("span", { class: "muted small" }, formatDate(m.created_at))),
       h("div", { class: "v-facts small muted" },
@@ -233,6 +248,150 @@ function versionsPanel() {
       }, "Make current"));
   })));
   return panel;
+}
+
+// ---- candidates: what a held-back version would change; publish or discard it (issue 12, item 9) -----
+
+const versionNumber = (version) => Number(String(version).replace(/^v/, ""));
+
+// Versions newer than the current one that were never published: held for review, or kept out.
+function candidates() {
+  const current = state.models?.current?.version;
+  return (state.models?.items || []).filter((m) => !m.current && m.evaluation?.promoted === false
+    && (!current || versionNumber(m.version) > versionNumber(current)));
+}
+
+const PREVIEW_GROUPS = [
+  ["changed", "Would change name", "Faces no one named whose name changes"],
+  ["unknown", "Would become unknown", "Faces with a name now that would lose it"],
+  ["named", "Would get a name", "Faces unknown now that would be named"],
+  ["wrong", "Named by people, answered otherwise", "Faces people named that the new version gets wrong"],
+];
+
+function personName(person) {
+  return person ? person.name : "unknown";
+}
+
+function previewGroup([key, title, explain], preview) {
+  const group = preview[key];
+  if (!group || !group.count) return null;
+  return h("div", { class: "preview-group", "data-group": key },
+    h("h3", { style: { fontSize: ".95rem", margin: ".8rem 0 .3rem" }, title: explain }, title,
+      h("span", { class: "h-count" }, String(group.count))),
+    h("ul", { class: "preview-pairs", style: { listStyle: "none", margin: 0, padding: 0 } }, group.pairs.map((pair) =>
+      h("li", { class: "preview-pair", style: { margin: ".35rem 0" } },
+        h("div", { class: "small" },
+          h("strong", {}, personName(pair.from_person)), " → ", h("strong", {}, personName(pair.to_person)),
+          h("span", { class: "muted" }, ` · ${plural(pair.count, "face")}`)),
+        h("div", { class: "preview-samples", style: { display: "flex", flexWrap: "wrap", gap: ".3rem", marginTop: ".2rem" } },
+          pair.samples.map((face) => h("img", {
+            src: face.chip_url, alt: `Face now ${personName(pair.from_person)}, then ${personName(pair.to_person)}`,
+            width: "48", height: "48", loading: "lazy", "data-face": face.face_id,
+            style: { borderRadius: "6px", objectFit: "cover", background: "var(--surface-2)" },
+          })))))));
+}
+
+function previewView(version) {
+  const preview = previews.get(version);
+  const box = h("div", { class: "preview", "data-state": preview ? (preview.state || "error") : "loading" });
+  if (!preview || preview.state === "computing") {
+    return clear(box, h("div", { class: "job-line" }, h("span", { class: "spinner" }),
+      h("span", { class: "small" }, preview ? `Comparing with ${preview.against || "no model"}… ${preview.message || ""}`
+        : "Comparing with the current model…")));
+  }
+  if (preview.error || preview.state === "failed") {
+    return clear(box, h("div", { class: "banner error" }, h("span", {}, preview.error || preview.message),
+      h("button", { type: "button", onclick: () => recomputePreview(version) }, "Compare again")));
+  }
+  const groups = PREVIEW_GROUPS.map((g) => previewGroup(g, preview)).filter(Boolean);
+  return clear(box,
+    h("p", { class: "small muted", style: { margin: ".2rem 0" } },
+      `Against ${preview.against || "no model"}, on ${plural(preview.faces, "face")}`,
+      preview.human_faces ? ` · named faces it answers as people did: ${preview.human_right} of ${preview.human_faces}` : "",
+      preview.computed_at ? ` · compared ${formatDate(preview.computed_at)}` : ""),
+    groups.length ? groups : h("p", { class: "small preview-none" }, "No face would change."),
+    h("button", { type: "button", class: "small", onclick: () => recomputePreview(version) }, "Compare again"));
+}
+
+function candidatesPanel() {
+  const list = candidates();
+  const panel = h("section", { class: "panel", id: "candidates", "aria-labelledby": "candidates-title", hidden: !list.length },
+    h("h2", { id: "candidates-title" }, "Waiting for review", h("span", { class: "h-count" }, String(list.length))));
+  for (const m of list) {
+    panel.append(h("article", { class: "candidate", "data-version": m.version },
+      h("div", { class: "v-main" }, h("strong", { class: "v-name" }, m.version),
+        h("span", { class: "muted small" }, formatDate(m.created_at))),
+      m.evaluation?.reason ? h("div", { class: "small muted" }, m.evaluation.reason) : null,
+      previewView(m.version),
+      h("div", { class: "train-row", style: { marginTop: ".6rem" } },
+        h("button", { type: "button", class: "primary", onclick: () => publishCandidate(m.version) }, `Publish ${m.version}`),
+        h("button", { type: "button", class: "danger", onclick: () => discardCandidate(m.version) }, `Discard ${m.version}`))));
+  }
+  return panel;
+}
+
+async function loadPreviews() {
+  clearTimeout(previewTimer);
+  const list = candidates();
+  for (const key of [...previews.keys()]) if (!list.some((m) => m.version === key)) previews.delete(key);
+  for (const m of list) {
+    try {
+      previews.set(m.version, await api(`/v1/admin/models/${encodeURIComponent(m.version)}/preview`,
+        { params: { samples: PREVIEW_SAMPLES } }));
+    } catch (err) {
+      if (err instanceof ApiError && err.signedOut) return;
+      previews.set(m.version, { error: err.message });
+    }
+  }
+  renderPanel("candidates", candidatesPanel);
+  if ([...previews.values()].some((p) => p.state === "computing")) previewTimer = setTimeout(loadPreviews, PREVIEW_POLL_MS);
+}
+
+async function recomputePreview(version) {
+  try {
+    previews.set(version, await api(`/v1/admin/models/${encodeURIComponent(version)}/preview`, { method: "POST" }));
+    renderPanel("candidates", candidatesPanel);
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(loadPreviews, PREVIEW_POLL_MS);
+  } catch (err) {
+    showError(err);
+  }
+}
+
+async function publishCandidate(version) {
+  const current = state.models?.current?.version;
+  const ok = await ask({
+    title: `Publish ${version}?`,
+    text: `Classifier workers switch from ${current || "no model"} to ${version} within seconds, and faces no one named `
+      + "are tagged again with it, as the preview shows. Names people gave stay as they are.",
+    ok: `Publish ${version}`,
+  });
+  if (!ok) return;
+  try {
+    await api(`/v1/admin/models/${encodeURIComponent(version)}/publish`, { method: "POST" });
+    toast(`${version} is now the current model.`);
+    state.job = null;
+    await refresh();
+  } catch (err) {
+    showError(err);
+  }
+}
+
+async function discardCandidate(version) {
+  const ok = await ask({
+    title: `Discard ${version}?`,
+    text: `${version} is deleted for good; the current model stays. Its version number is not used again.`,
+    ok: `Discard ${version}`, danger: true,
+  });
+  if (!ok) return;
+  try {
+    const out = await api(`/v1/admin/models/${encodeURIComponent(version)}/discard`, { method: "POST" });
+    toast(out.message);
+    state.job = null;
+    await refresh();
+  } catch (err) {
+    showError(err);
+  }
 }
 
 function workersPanel() {
@@ -273,7 +432,7 @@ function render() {
   }
   clear(app, pageHead(),
     h("div", { class: "model-layout" },
-      h("div", { class: "model-col" }, currentPanel(), trainPanel()),
+      h("div", { class: "model-col" }, candidatesPanel(), currentPanel(), trainPanel()),
       h("div", { class: "model-col" }, versionsPanel(), workersPanel())));
 }
 
@@ -284,8 +443,8 @@ function renderPanel(id, build) {
 
 // ---- actions --------------------------------------------------------------------------------------
 
-async function train(force) {
-  await startJob("/v1/admin/train", { force });
+async function train(force, review = false) {
+  await startJob("/v1/admin/train", review ? { force, publish: "review" } : { force });
 }
 
 async function startJob(path, body = undefined) {
@@ -371,6 +530,7 @@ async function loadWorkers() {
 function stopTimers() {
   clearTimeout(jobTimer);
   clearTimeout(workersTimer);
+  clearTimeout(previewTimer);
 }
 
 function scheduleWorkers() {
@@ -392,7 +552,11 @@ async function refresh() {
     state.loadError = err.message;
   }
   render();
-  if (!state.loadError) scheduleWorkers();
+  if (!state.loadError) {
+    scheduleWorkers();
+    loadPreviews();
+    refreshModelStatus();
+  }
   return !state.loadError;
 }
 
