@@ -26,16 +26,23 @@ from services.gateway.outbox import Outbox
 from services.gateway.reconciler import run_reconciler
 from services.gateway.responses import document_errors
 from services.gateway.routes import (
+    actions,
     admin,
     audit_log,
     auth,
+    clusters,
     downloads,
+    face_batch,
+    face_search,
     faces,
     health,
     image_edits,
     images,
     jobs,
+    model_status,
     people,
+    people_duplicates,
+    review,
     tokens,
     users,
 )
@@ -51,7 +58,9 @@ SWAGGER_DIR = Path(str(resources.files("fastapi_offline") / "static"))
 PUBLIC_WEB = frozenset({"/login.html", "/favicon.svg"})
 PUBLIC_WEB_PREFIXES = ("/css/", "/js/")
 OTHER_POLICIES = {"/openapi.json": Policy.signed_in, "/docs-assets": Policy.signed_in, "/": Policy.signed_in}
-ROUTERS = (images, image_edits, faces, people, downloads, health, jobs, admin, auth, users, tokens, audit_log)
+# Fixed paths (/v1/faces/batch, /v1/people/duplicates) come before the routers whose /{id} would take them.
+ROUTERS = (images, image_edits, face_batch, faces, actions, review, people_duplicates, people, clusters, face_search,
+           downloads, health, jobs, model_status, admin, auth, users, tokens, audit_log)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

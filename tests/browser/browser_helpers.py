@@ -84,7 +84,7 @@ def catalog_url(service: Service) -> str:
     return url or f"sqlite:///{service.data_dir / 'facetag.db'}"
 
 
-def _catalog_call(service: Service, call: Any) -> Any:
+def catalog_call(service: Service, call: Any) -> Any:
     """Run ``call(catalog)`` on the service's own catalog, as another process would."""
 
     async def run() -> Any:
@@ -112,13 +112,13 @@ def add_image_records(service: Service, count: int) -> list[str]:
     async def add(catalog: Any) -> list[str]:
         return [(await catalog.add_image(record))[0].id for record in records]
 
-    ids: list[str] = _catalog_call(service, add)
+    ids: list[str] = catalog_call(service, add)
     return ids
 
 
 def model_label(service: Service, face_id: str, person: str | None, confidence: float, version: str = "v1") -> bool:
     """Label a face as a classifier would (there is no trained model in a fresh service)."""
-    labelled: bool = _catalog_call(service, lambda c: c.set_model_label(face_id, person, version, confidence))
+    labelled: bool = catalog_call(service, lambda c: c.set_model_label(face_id, person, version, confidence))
     return labelled
 
 
@@ -147,3 +147,37 @@ def drag_on_photo(page: Any, start: tuple[float, float], end: tuple[float, float
 
 def no_horizontal_scroll(page: Any) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
+
+
+def name_single_faces(service: Service, facedata: Path, people: dict[str, str], each: int) -> list[Path]:
+    """Name the one face on the first ``each`` celeb5 train photos with a single face of each folder in ``people``
+    (folder -> name), as a user would; the photos named."""
+    photos: list[Path] = []
+    for folder, name in people.items():
+        named = 0
+        for path in sorted((facedata / "celeb5" / "train" / folder).iterdir()):
+            found = faces(service, photo_id(service, path))
+            if len(found) != 1:
+                continue
+            response = service.client.patch(f"/v1/faces/{found[0]['id']}", json={"name": name})
+            assert response.status_code == 200, response.text
+            photos.append(path)
+            named += 1
+            if named == each:
+                break
+        assert named == each, f"too few photos of {folder} with one face"
+    return photos
+
+
+def train_until_served(service: Service, version: str = "v1") -> None:
+    """Train now (the admin route) and wait until every classifier serves the new model."""
+    response = service.client.post("/v1/admin/train", json={})
+    assert response.status_code == 202, response.text
+    job = service.poll(f"/v1/jobs/{response.json()['id']}", "state", ("done", "failed"), 240)
+    assert job["state"] == "done", job
+
+    def serves() -> bool:
+        workers = service.client.get("/v1/admin/workers").json()["items"]
+        return bool(workers) and all(w["model_version"] == version for w in workers)
+
+    wait_for(serves, timeout=60, what=f"the classifier serving {version}")

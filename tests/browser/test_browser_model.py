@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from browser_helpers import Pages, faces, no_horizontal_scroll, photo_id
+from browser_helpers import Pages, name_single_faces, no_horizontal_scroll
 from playwright.sync_api import expect
 from service_fixtures import Service, run_embedded
 
@@ -30,18 +30,7 @@ def embedded_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servi
 
 def _name_faces(service: Service, facedata: Path) -> None:
     """Name the one face on a few photos of each of two people, as a user would."""
-    for folder, name in PEOPLE.items():
-        named = 0
-        for path in sorted((facedata / "celeb5" / "train" / folder).iterdir()):
-            found = faces(service, photo_id(service, path))
-            if len(found) != 1:
-                continue
-            response = service.client.patch(f"/v1/faces/{found[0]['id']}", json={"name": name})
-            assert response.status_code == 200, response.text
-            named += 1
-            if named == PHOTOS_EACH:
-                break
-        assert named == PHOTOS_EACH, f"too few photos of {folder} with one face"
+    name_single_faces(service, facedata, PEOPLE, PHOTOS_EACH)
 
 
 def test_train_and_roll_back_from_the_model_page(pages: Pages, facedata: Path) -> None:

@@ -194,3 +194,12 @@ def test_gallery_pages_through_many_photos_in_a_stable_order(pages: Pages) -> No
     page.get_by_role("link", name="Back to Photos").click()
     expect(page).to_have_url(re.compile(r"/$"))
     expect(page.locator("#page-of")).to_have_text(re.compile(r"^Page 1 of"))
+
+
+@pytest.mark.parametrize("path", ["/", "/people.html", "/review.html", "/model.html", "/upload.html"])
+def test_every_page_fits_a_laptop_as_an_admin(pages: Pages, path: str) -> None:
+    # An admin's header holds the most: every link, the model's status and the account menu.
+    page = pages.open(path)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.wait_for_load_state("networkidle")
+    assert no_horizontal_scroll(page), page.evaluate("document.documentElement.scrollWidth")

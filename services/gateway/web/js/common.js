@@ -34,6 +34,7 @@ const ICONS = {
   lock: "M6 11h12v9.5H6zM8.5 11V7.5a3.5 3.5 0 0 1 7 0V11",
   chevron: "M7 10l5 5 5-5",
   eraser: "M8.5 20H20M5.3 14.3l8.9-8.9a2 2 0 0 1 2.8 0l2.6 2.6a2 2 0 0 1 0 2.8L12.8 18.6 8.5 20 4.3 15.8z",
+  review: "M4 6h10M4 12h7M4 18h6M14 15l2.5 2.5L21 12", // review queue (issue 12, item 2)
 };
 
 export function icon(name, label) {
@@ -258,6 +259,99 @@ function userMenu(user, active) {
   return box;
 }
 
+// ---- skip link (issue 12, item 10) -----------------------------------------------------------------
+// "Skip to content": the first thing Tab reaches on every page (hidden until focused), so keyboard users
+// jump past the header. It focuses <main> itself rather than following "#app": a fragment navigation
+// fires popstate, which the gallery answers by rendering again.
+export function mountSkipLink() {
+  let link = document.getElementById("skip-link");
+  if (!link) {
+    link = h("a", {
+      class: "skip-link", id: "skip-link", href: "#app",
+      onclick: (event) => {
+        const main = document.querySelector("main") || document.getElementById("app");
+        if (!main) return;
+        event.preventDefault();
+        if (!main.hasAttribute("tabindex")) main.setAttribute("tabindex", "-1");
+        main.focus();
+        main.scrollIntoView({ block: "start" });
+      },
+    }, "Skip to content");
+  }
+  document.body.prepend(link); // (again) first, also once a header went in front of it
+  return link;
+}
+if (document.body) mountSkipLink();
+// ---- end of skip link ------------------------------------------------------------------------------
+
+// ---- model status (issue 12, item 4) --------------------------------------------------------------
+// One line in the header of every page: "Up to date", "Learning from 12 new names…", "3 new names since
+// the last training; it will start within 2 minutes" (GET /v1/model/status). Asked again every so often
+// while the page is visible, more often while a training runs. Admins get a link to the Model page.
+const MODEL_STATUS_POLL_MS = 15000;
+const MODEL_STATUS_BUSY_POLL_MS = 3000;
+let modelStatusTimer = null;
+let modelStatusBox = null;
+// On a phone the header has no room for the line: only its dot shows (the line is its label and title).
+const MODEL_STATUS_NARROW = window.matchMedia("(max-width: 700px)");
+
+function modelStatusKind(status) {
+  if (status.training) return "learning";
+  return status.up_to_date ? "up-to-date" : "waiting";
+}
+
+export async function refreshModelStatus() {
+  if (!modelStatusBox) return;
+  clearTimeout(modelStatusTimer);
+  let status = null;
+  try {
+    status = document.visibilityState === "hidden" ? null : await api("/v1/model/status", { signIn: false });
+  } catch (err) {
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+      modelStatusBox.hidden = true; // not for this user (or signed out): stop asking
+      return;
+    }
+  }
+  const kind = status && modelStatusKind(status);
+  if (status && (modelStatusBox.hidden || modelStatusBox.dataset.message !== status.message
+      || modelStatusBox.dataset.state !== kind)) { // unchanged: left alone, so screen readers hear news only
+    modelStatusBox.hidden = false;
+    modelStatusBox.dataset.message = status.message;
+    modelStatusBox.dataset.state = kind;
+    modelStatusBox.title = status.current_version ? `Model ${status.current_version}: ${status.message}` : status.message;
+    modelStatusBox.setAttribute("aria-label", status.message);
+    clear(modelStatusBox,
+      kind === "learning" ? h("span", { class: "spinner", style: { width: "12px", height: "12px" } })
+        : h("span", { "aria-hidden": "true", style: {
+          width: "8px", height: "8px", borderRadius: "50%", flex: "none",
+          background: kind === "up-to-date" ? "var(--ok)" : "var(--guess)" } }),
+      h("span", { class: "model-status-text", hidden: MODEL_STATUS_NARROW.matches,
+        style: { overflow: "hidden", textOverflow: "ellipsis" } }, status.message));
+  }
+  const busy = status && (status.training || status.starts_in_seconds !== null);
+  modelStatusTimer = setTimeout(refreshModelStatus, busy ? MODEL_STATUS_BUSY_POLL_MS : MODEL_STATUS_POLL_MS);
+}
+
+function mountModelStatus(user) {
+  const admin = hasRole(user, "admin");
+  modelStatusBox = h(admin ? "a" : "span", {
+    id: "model-status", class: "model-status small muted", hidden: true, role: "status",
+    href: admin ? "/model.html" : null,
+    style: { display: "flex", alignItems: "center", gap: ".4rem", minWidth: "0", maxWidth: "22rem",
+      whiteSpace: "nowrap", margin: "0 .6rem", color: "inherit" },
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") refreshModelStatus();
+  });
+  MODEL_STATUS_NARROW.addEventListener("change", () => {
+    const text = modelStatusBox.querySelector(".model-status-text");
+    if (text) text.hidden = MODEL_STATUS_NARROW.matches;
+  });
+  refreshModelStatus();
+  return modelStatusBox;
+}
+// ---- end of model status ---------------------------------------------------------------------------
+
 // Header with the places a user goes; the links that need a role appear once the user is known.
 // Resolves to the signed-in user (GET /v1/auth/me), or null when that could not be asked.
 export async function mountHeader(active) {
@@ -271,6 +365,7 @@ export async function mountHeader(active) {
     h("a", { class: "brand", href: "/" }, icon("logo"), h("span", {}, "Facetag")),
     nav, slot);
   document.body.prepend(header);
+  mountSkipLink(); // the skip link stays in front of the header
   let user = null;
   try {
     user = await currentUser();
@@ -280,12 +375,14 @@ export async function mountHeader(active) {
   }
   document.body.dataset.role = roleOf(user) || "";
   if (hasRole(user, "editor")) nav.append(link("/upload.html", "upload", "Upload"));
+  if (hasRole(user, "editor")) nav.append(link("/review.html", "review", "Review")); // review queue (issue 12, item 2)
   if (hasRole(user, "admin")) {
     nav.append(
       link("/model.html", "model", "Model"),
       link("/users.html", "users", "Users", { class: "wide-only" }),
       link("/audit.html", "audit", "Audit", { class: "wide-only" }));
   }
+  header.insertBefore(mountModelStatus(user), slot); // model status (issue 12, item 4)
   slot.append(userMenu(user, active));
   return user;
 }

@@ -3,10 +3,18 @@ import {
   PAGE_SIZE, STATUS_TEXT, UNFINISHED, api, clear, faceLabel, h, icon, imgOr, labelChip, loadPeople, mountHeader,
   peopleList, plural, readSearch, searchParams, searchQuery, showError,
 } from "./common.js";
+import "./gallery-select.js"; // select photos, change their faces together (issue 12, item 6)
 
 const app = document.getElementById("app");
 let people = [];
 let pollTimer = null;
+const NEW_PHOTOS_MS = 10_000; // how often a visible gallery asks whether others uploaded photos
+const NEW_PHOTOS_LIMIT = 20; // photos in that answer: the count is exact up to this many
+// The newest photos of the search shown when it was last rendered: {key, at, ids}: their upload time and
+// the ids of those uploaded at that very millisecond (an import can add several at once).
+let newest = null;
+let newTimer = null;
+let refreshWhenShown = false; // photos were still being read when the tab was hidden
 
 function readState() {
   return readSearch(location.search);
@@ -220,15 +228,101 @@ async function render({ quiet = false } = {}) {
   const count = h("p", { class: "result-line", id: "result-count" },
     page.total ? `${plural(page.total, "photo")}${page.total > PAGE_SIZE ? `, newest first` : ""}` : "");
   if (!quiet || !app.children.length) {
-    clear(app, head, searchBar(state), count, page.items.length ? grid : emptyState(state), pager(state, page.total));
+    const slot = h("div", { id: "new-photos-slot", role: "status", "aria-live": "polite" });
+    clear(app, head, searchBar(state), slot, count, page.items.length ? grid : emptyState(state), pager(state, page.total));
   } else {
     app.querySelector("#gallery")?.replaceWith(grid);
     app.querySelector("#result-count")?.replaceWith(count);
   }
   if (focused) document.getElementById("person-search")?.focus();
   if (page.items.some((i) => UNFINISHED.has(i.status))) {
-    pollTimer = setTimeout(() => render({ quiet: true }), 2500);
+    // A hidden tab does not ask; it catches up when it is shown again.
+    pollTimer = setTimeout(() => (document.hidden ? (refreshWhenShown = true) : render({ quiet: true })), 2500);
   }
+  // The first page shows the newest photos, so what it shows is what "new" is counted from; another
+  // page asks for the newest once. A quiet refresh of another page leaves the count as it was.
+  if (state.page === 1) rememberNewest(state, page);
+  else if (!quiet || newest?.key !== searchQuery(state)) await fetchNewest(state, seq);
+}
+
+// ---- "N new photos — show" (issue 12, item 10) ---------------------------------------------------
+// Until the service pushes events, a visible gallery asks every NEW_PHOTOS_MS for the photos of its
+// search uploaded since the newest one it showed (usually just that one: a cheap question), and never
+// while the tab is hidden.
+
+function rememberNewest(state, page) {
+  const first = page.items[0];
+  const at = first?.uploaded_at || null;
+  newest = { key: searchQuery(state), at, ids: new Set(page.items.filter((i) => i.uploaded_at === at).map((i) => i.id)) };
+  showNewPhotos(0);
+  scheduleNewCheck();
+}
+
+async function fetchNewest(state, seq) {
+  try {
+    const page = await api("/v1/images", { params: { ...searchParams(state), limit: NEW_PHOTOS_LIMIT } });
+    if (seq === renderSeq) rememberNewest(state, page);
+  } catch (err) {
+    newest = null; // asked again at the next render
+  }
+}
+
+function scheduleNewCheck() {
+  clearTimeout(newTimer);
+  newTimer = document.hidden ? null : setTimeout(checkNew, NEW_PHOTOS_MS);
+}
+
+async function checkNew() {
+  newTimer = null;
+  const state = readState();
+  if (document.hidden || !newest || newest.key !== searchQuery(state)) return;
+  const seen = newest;
+  // Photos uploaded at or after the newest one shown (the user's own "from" is earlier still).
+  const params = { ...searchParams(state), limit: NEW_PHOTOS_LIMIT };
+  if (seen.at) params.uploaded_from = seen.at;
+  let page;
+  try {
+    page = await api("/v1/images", { params });
+  } catch (err) {
+    scheduleNewCheck(); // a blip (restart, network): no message, just ask again later
+    return;
+  }
+  if (newest !== seen || document.hidden) return; // rendered again meanwhile, or hidden: that decides
+  // The photos shown are among them unless they were deleted. More than one answer's worth: the shown
+  // ones (the oldest) are past its end; take them as still there.
+  const shown = page.total > page.items.length ? seen.ids.size : page.items.filter((i) => seen.ids.has(i.id)).length;
+  const count = page.total - shown;
+  showNewPhotos(count);
+  scheduleNewCheck();
+}
+
+function showNewPhotos(count) {
+  const slot = document.getElementById("new-photos-slot");
+  if (!slot) return;
+  if (count <= 0) {
+    slot.replaceChildren();
+    return;
+  }
+  const text = `${plural(count, "new photo")} — show`;
+  const button = slot.querySelector("#new-photos");
+  if (button) {
+    button.lastChild.textContent = text;
+    return;
+  }
+  clear(slot, h("button", {
+    type: "button", class: "new-photos", id: "new-photos", title: "Show the photos uploaded since this page was loaded",
+    onclick: showNew,
+  }, icon("refresh"), h("span", {}, text)));
+}
+
+// The first page of the same search: the filters stay, the new photos are on top.
+async function showNew() {
+  const state = readState();
+  if (state.page !== 1) writeState({ ...state, page: 1 });
+  await render();
+  window.scrollTo({ top: 0 });
+  // The focus was on the button, which is gone: put it on the newest photo, where the user goes next.
+  document.querySelector("#gallery .card a.thumb")?.focus();
 }
 
 async function start() {
@@ -240,6 +334,18 @@ async function start() {
   }
   peopleList("people-names", people);
   window.addEventListener("popstate", () => render());
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) {
+      clearTimeout(newTimer);
+      newTimer = null;
+    } else {
+      if (refreshWhenShown) {
+        refreshWhenShown = false;
+        render({ quiet: true });
+      }
+      checkNew(); // back on the tab: say at once what came meanwhile
+    }
+  });
   await render();
 }
 

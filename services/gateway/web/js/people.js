@@ -5,6 +5,7 @@ import {
   api, ApiError, ask, avatarColour, clear, faceLabel, h, hasRole, icon, imgOr, initials, mountHeader, plural, showError,
   toast,
 } from "./common.js";
+import { chooseMergeTarget } from "./merge-dialog.js";
 
 const FACES_PAGE = 60;
 const app = document.getElementById("app");
@@ -12,10 +13,13 @@ let user = null; // who is signed in (GET /v1/auth/me)
 let people = [];
 let filter = "";
 let renaming = null; // id of the person whose name is being edited
+let showHidden = false; // people hidden from the list (on their own page) are shown too
+
+const listPeople = () => api("/v1/people", { params: showHidden ? { hidden: true } : {} });
 
 async function reload() {
   try {
-    people = await api("/v1/people");
+    people = await listPeople();
   } catch (err) {
     showError(err);
   }
@@ -72,23 +76,8 @@ async function merge(source, target) {
 
 async function askMerge(person) {
   const others = people.filter((p) => p.id !== person.id);
-  if (!others.length) {
-    toast("There is nobody else to merge with yet.");
-    return;
-  }
-  const select = h("select", { id: "merge-target", "aria-label": "Merge into", style: { width: "100%" } },
-    others.map((p) => h("option", { value: p.id }, `${p.name} (${plural(p.face_count, "face")})`)));
-  const ok = await ask({
-    title: `Merge ${person.name} into…`,
-    body: h("div", { style: { display: "flex", flexDirection: "column", gap: ".75rem" } },
-      select,
-      h("p", { class: "muted small", style: { margin: 0 } },
-        `All ${plural(person.face_count, "face")} of ${person.name} move to the person you pick, and ${person.name} is removed. `
-        + "Use this when one person was entered twice."),
-    ),
-    ok: "Merge",
-  });
-  if (ok) await merge(person, others.find((p) => p.id === select.value));
+  const target = await chooseMergeTarget(person, others, "Use this when one person was entered twice.");
+  if (target) await merge(person, target);
 }
 
 async function remove(person) {
@@ -259,7 +248,9 @@ function personCard(person) {
     h("div", { class: "top" },
       avatar(person),
       h("div", { style: { minWidth: "0", flex: "1" } },
-        editing ? renameForm(person) : h("div", { class: "name", title: person.name }, person.name),
+        editing ? renameForm(person) : h("div", { class: "name", title: person.name },
+          // their own page (person.js, issue 12 item 6)
+          h("a", { class: "person-link", href: `/person.html?id=${encodeURIComponent(person.id)}` }, person.name)),
         h("div", { class: "stats" }, `${plural(person.image_count, "photo")} · ${plural(person.face_count, "face")}`),
       ),
     ),
@@ -391,6 +382,7 @@ function render() {
       h("span", { class: "muted" }, people.length ? plural(people.length, "person", "people") : ""),
       h("span", { class: "spacer" }),
       people.length > 6 ? search : null,
+      hiddenToggle(),
       addForm,
     ),
     teachHint(),
@@ -403,11 +395,20 @@ function render() {
   if (focusFilter) app.querySelector("#people-filter")?.focus();
 }
 
+function hiddenToggle() {
+  const box = h("input", { type: "checkbox", id: "people-show-hidden", checked: showHidden });
+  box.addEventListener("change", () => {
+    showHidden = box.checked;
+    reload();
+  });
+  return h("label", { class: "muted", for: "people-show-hidden" }, box, " Show hidden people");
+}
+
 async function main() {
   // Who is signed in decides which controls the cards show: ask both at once, draw once.
   const [me, list] = await Promise.all([
     mountHeader("people"),
-    api("/v1/people").catch((err) => {
+    listPeople().catch((err) => {
       showError(err);
       return [];
     }),
@@ -416,5 +417,8 @@ async function main() {
   people = list;
   render();
 }
+
+// Who is this? (people-clusters.js) names faces, maybe new people: show the list as it is now.
+document.addEventListener("facetag:people-changed", () => reload());
 
 main();

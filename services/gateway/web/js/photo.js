@@ -228,7 +228,7 @@ function editorFor(face) {
     ? h("button", { type: "button", class: "confirm", onclick: () => confirmFace(face, advance) },
       icon("check"), `Yes, it's ${current}`)
     : null;
-  const editor = h("div", { class: "editor", role: "dialog", "aria-label": "Edit face" },
+  const editor = h("div", { class: "editor", role: "dialog", "aria-label": "Edit face", "data-editing": face.id },
     h("div", { class: "head" },
       chipImage(face),
       h("div", { class: "who" },
@@ -358,9 +358,30 @@ function faceRow(face) {
   );
 }
 
+// The editor closed while it had the keyboard (Esc, Close, the last face named): the focus goes back to
+// the face that was being edited, so a keyboard user goes on from where they were instead of from the
+// top of the page. A face that is gone hands it to its neighbour; a new box's editor, to "Draw a face".
+function returnFocus(editedId, editedAt) {
+  const boxes = [...els.overlay.querySelectorAll(".box[data-face-id]")];
+  const target = (editedId && boxes.find((b) => b.dataset.faceId === editedId))
+    || (editedId && boxes[Math.min(editedAt, boxes.length - 1)])
+    || document.getElementById("draw-toggle");
+  target?.focus({ preventScroll: true });
+}
+
 function renderFaces() {
   if (!els.overlay) return;
   const faces = state.image.faces;
+  // Drawing anew drops the element with the focus: note which face it belonged to, to give it back.
+  const oldEditor = els.stage.querySelector(".editor");
+  const active = document.activeElement;
+  const inEditor = Boolean(oldEditor?.contains(active));
+  const hadFocus = inEditor || els.overlay.contains(active);
+  const editedId = inEditor ? oldEditor.dataset.editing || null
+    : active?.closest?.(".face")?.querySelector(".box")?.dataset.faceId || null;
+  // Its place among the boxes drawn so far, for when the face itself was just removed.
+  const editedAt = Math.max(0, [...els.overlay.querySelectorAll(".box[data-face-id]")]
+    .findIndex((box) => box.dataset.faceId === editedId));
   clear(els.overlay, faces.map(faceBox));
   if (state.draft) {
     const { width, height } = dims();
@@ -379,6 +400,8 @@ function renderFaces() {
     placeEditor(open.editor, face ? face.box : state.draft);
     // Type a name straight away with a keyboard; on touch screens the keyboard would hide the choices.
     if (open.focus && matchMedia("(pointer: fine)").matches) open.focus.focus({ preventScroll: true });
+  } else if (hadFocus) {
+    returnFocus(editedId, editedAt);
   }
   // Side list
   const unknown = faces.filter((f) => faceLabel(f).kind === "unknown").length;

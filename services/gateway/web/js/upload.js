@@ -1,6 +1,6 @@
 // Upload: several photos at once, progress per file, then live status until each one is done.
 import {
-  STATUS_TEXT, api, clear, csrfHeaders, goSignIn, h, hasRole, icon, mountHeader, plural, roleNotice, toast,
+  STATUS_TEXT, api, clear, csrfHeaders, faceLabel, goSignIn, h, hasRole, icon, mountHeader, plural, roleNotice, toast,
 } from "./common.js";
 
 const PARALLEL = 2; // uploads at a time; the rest wait their turn
@@ -16,6 +16,7 @@ function row(item) {
     ? h("img", { src: URL.createObjectURL(item.file), alt: "", loading: "lazy" })
     : h("div", { class: "noface" }, icon("image"));
   item.stateEl = h("span", { class: "state" }, "Waiting");
+  item.whoEl = h("span", { class: "who", hidden: true });
   item.linkEl = h("span");
   item.bar = h("div");
   item.barBox = h("div", { class: "bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-label": `${item.file.name} progress` }, item.bar);
@@ -23,7 +24,8 @@ function row(item) {
     preview,
     h("div", { style: { minWidth: "0" } },
       h("div", { class: "fname", title: item.file.name }, item.file.name),
-      item.stateEl),
+      item.stateEl,
+      item.whoEl),
     item.linkEl,
     item.barBox,
   );
@@ -46,12 +48,29 @@ function show(item, text, { progress = null, kind = "", spinner = false } = {}) 
 // Upload pipeline progress: bytes sent is the first 60%, then each pipeline stage moves it on.
 const STAGE_PROGRESS = { queued: 0.7, detecting: 0.8, classifying: 0.92, done: 1, failed: 1 };
 
+// Who is in a finished photo, as the uploader wants to hear it: "Ben Affleck, Madonna, 1 unknown".
+// A model's guess is named like a person's word (its title says how sure); the rest are counted.
+function showWho(item) {
+  const names = new Map(); // person id -> {name, title}, in the order of the faces
+  let unknown = 0;
+  for (const face of item.image.faces || []) {
+    const label = faceLabel(face);
+    if (label.kind === "unknown" || !face.person) unknown += 1;
+    else if (!names.has(face.person.id)) names.set(face.person.id, { name: face.person.name, title: label.title });
+  }
+  const parts = [...names.values()].map((p) => h("span", { class: "name", title: p.title }, p.name));
+  if (unknown) parts.push(h("span", { class: "unknown-count" }, `${unknown} unknown`));
+  clear(item.whoEl, parts.flatMap((part, n) => (n ? [", ", part] : [part])));
+  item.whoEl.hidden = !parts.length;
+}
+
 function showImage(item) {
   const image = item.image;
   if (image.status === "done") {
     item.state = "done";
     const found = image.face_count ? `${plural(image.face_count, "face")} found` : "no faces found";
     show(item, `${item.duplicate ? "Already uploaded" : "Done"} · ${found}`, { progress: 1, kind: "done" });
+    showWho(item);
   } else if (image.status === "failed") {
     item.state = "failed";
     show(item, `Failed: ${image.error || "unknown error"}`, { progress: 1, kind: "failed" });
