@@ -11,7 +11,6 @@ import pymongo
 import pytest
 
 from services.core.catalog import Catalog, open_catalog, sqlite_path
-from services.core.catalog.person_pairs import mark_not_same, not_same_pairs
 from services.core.catalog.rules import name_key
 from services.core.domain import utcnow
 from services.core.duplicates import face_centres, find_duplicates
@@ -120,9 +119,9 @@ async def test_an_older_catalog_is_migrated_on_open_and_people_sharing_a_key_are
 
 async def test_not_the_same_pairs_are_kept_once_whichever_way_they_are_said(catalog: Catalog) -> None:
     ann, anna = await catalog.create_person("Ann"), await catalog.create_person("Anna")
-    assert await not_same_pairs(catalog) == set()
-    await mark_not_same(catalog, anna.id, ann.id)
-    await mark_not_same(catalog, ann.id, anna.id)
-    assert await not_same_pairs(catalog) == {tuple(sorted((ann.id, anna.id)))}
+    assert await catalog.not_same_pairs() == set()
+    await catalog.mark_not_same(anna.id, ann.id)
+    await catalog.mark_not_same(ann.id, anna.id)
+    assert await catalog.not_same_pairs() == {tuple(sorted((ann.id, anna.id)))}
     with pytest.raises(InvalidInput):
-        await mark_not_same(catalog, ann.id, ann.id)
+        await catalog.mark_not_same(ann.id, ann.id)

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from services.core.catalog.rules import PersonPair
 from services.core.domain import (
     Action,
     FaceLabelState,
@@ -193,6 +194,15 @@ class Catalog(ABC):
     async def merge_people(self, source_id: str, target_id: str) -> Person:
         """Move every face of source to target, keeping label sources, and turn "not source" into "not target";
         delete source. NotFound if either is absent; merging a person into itself is a Conflict."""
+
+    @abstractmethod
+    async def mark_not_same(self, first_id: str, second_id: str) -> PersonPair:
+        """Remember that two people are not one (never offered for merging again); idempotent. Ids only: a pair
+        whose person is gone is simply never shown. InvalidInput for the same id twice."""
+
+    @abstractmethod
+    async def not_same_pairs(self) -> set[PersonPair]:
+        """Every pair remembered as not the same person, the smaller id first."""
 
     # undoable actions
     @abstractmethod

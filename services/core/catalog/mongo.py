@@ -20,12 +20,14 @@ from services.core.catalog.base import Catalog, FaceQuery
 from services.core.catalog.mongo_base import Doc, Indexes, MongoBase, guard_methods
 from services.core.catalog.rules import (
     UNFINISHED_STATUSES,
+    PersonPair,
     as_utc,
     clean_person_name,
     face_order,
     json_safe,
     name_key,
     name_key_changes,
+    pair_of,
     plan_redetection,
     provisional_key,
     within_dates,
@@ -517,6 +519,18 @@ class MongoCatalog(MongoBase, Catalog):
         await faces.update_many(marked, {"$pull": {"not_person_ids": source_id}})
         await (await self._col("people")).delete_one({"_id": source_id})
         return target
+
+    async def mark_not_same(self, first_id: str, second_id: str) -> PersonPair:
+        pair = pair_of(first_id, second_id)
+        fields = {"first_id": pair[0], "second_id": pair[1], "created_at": utcnow()}
+        # The pair is its own id: saying it twice stores it once.
+        await (await self._col("people_not_same")).update_one({"_id": "|".join(pair)}, {"$setOnInsert": fields},
+                                                               upsert=True)
+        return pair
+
+    async def not_same_pairs(self) -> set[PersonPair]:
+        found = (await self._col("people_not_same")).find({}, projection={"first_id": 1, "second_id": 1})
+        return {(doc["first_id"], doc["second_id"]) for doc in await found.to_list(None)}
 
     # undoable actions
 

@@ -150,6 +150,16 @@ def json_safe(value: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+PersonPair = tuple[str, str]
+
+
+def pair_of(first_id: str, second_id: str) -> PersonPair:
+    """The stored order of a pair of people (the smaller id first): the same pair whichever way it is said."""
+    if first_id == second_id:
+        raise InvalidInput("a person is always the same person as themselves: give two different people")
+    return (first_id, second_id) if first_id < second_id else (second_id, first_id)
+
+
 def within_dates(person: Person, taken_at: datetime | None) -> bool:
     """Whether a photo taken then may be named this person automatically: a photo with no known date may."""
     if taken_at is None:

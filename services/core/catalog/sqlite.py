@@ -14,10 +14,12 @@ from services.core.catalog import sqlite_rows as rows
 from services.core.catalog.base import Catalog, FaceQuery
 from services.core.catalog.rules import (
     UNFINISHED_STATUSES,
+    PersonPair,
     clean_person_name,
     json_safe,
     name_key,
     name_key_changes,
+    pair_of,
     plan_redetection,
     provisional_key,
     within_dates,
@@ -457,6 +459,18 @@ class SQLiteCatalog(SQLiteBase, Catalog):
                 await self._write_label_state(db, state)
             await db.execute("DELETE FROM people WHERE id = ?", (source_id,))
         return rows.person_from_row(found[target_id])
+
+    async def mark_not_same(self, first_id: str, second_id: str) -> PersonPair:
+        pair = pair_of(first_id, second_id)
+        sql = "INSERT OR IGNORE INTO people_not_same (first_id, second_id, created_at) VALUES (?, ?, ?)"
+        async with self._session(write=True) as db:
+            await db.execute(sql, (*pair, rows.to_ms(utcnow())))
+        return pair
+
+    async def not_same_pairs(self) -> set[PersonPair]:
+        async with self._session() as db:
+            found = await self._all(db, "SELECT first_id, second_id FROM people_not_same")
+        return {(row["first_id"], row["second_id"]) for row in found}
 
     # undoable actions
 

@@ -92,7 +92,7 @@ CREATE TABLE IF NOT EXISTS people (
     active_to TEXT
 );
 
--- Pairs of people someone said are not the same person (services/core/catalog/person_pairs.py): first < second.
+-- Pairs of people someone said are not the same person (never offered for merging again): first < second.
 CREATE TABLE IF NOT EXISTS people_not_same (
     first_id TEXT NOT NULL,
     second_id TEXT NOT NULL,

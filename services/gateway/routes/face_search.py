@@ -24,7 +24,7 @@ from services.gateway.face_search_schemas import (
     VerifyOut,
 )
 from services.gateway.responses import error, errors
-from services.gateway.routes.images import _read_limited as read_limited
+from services.gateway.routes.images import read_limited
 from services.gateway.security.audit import audit
 from services.gateway.security.policy import Policy, allow
 

@@ -27,7 +27,7 @@ router = APIRouter(prefix="/v1/images", tags=["images"])
 CHUNK = 1 << 20
 
 
-async def _read_limited(upload: UploadFile, limit: int) -> bytes:
+async def read_limited(upload: UploadFile, limit: int) -> bytes:
     chunks, size = [], 0
     while chunk := await upload.read(CHUNK):
         size += len(chunk)
@@ -56,7 +56,7 @@ async def upload_image(
     outbox: OutboxDep,
     file: Annotated[UploadFile, File(description="The photo: JPEG, PNG, WebP, BMP, TIFF or GIF.")],
 ) -> ImageOut:
-    data = await _read_limited(file, settings.max_upload_bytes)
+    data = await read_limited(file, settings.max_upload_bytes)
     decoded = await asyncio.to_thread(inspect_image, data, settings.max_pixels)
     image = ImageRecord(
         id=new_id(),

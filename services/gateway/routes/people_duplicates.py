@@ -12,7 +12,6 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from services.core.catalog import Catalog
-from services.core.catalog.person_pairs import mark_not_same, not_same_pairs
 from services.core.domain import PersonSummary
 from services.core.duplicates import Candidate, Centres, face_centres, find_duplicates
 from services.gateway.deps import StoresDep
@@ -64,7 +63,7 @@ async def list_duplicates(
     limit: Annotated[int, Query(ge=1, le=500, description="At most this many pairs.")] = 50,
 ) -> list[DuplicateOut]:
     people = {person.id: person for person in await stores.catalog.list_people()}
-    pairs = find_duplicates([(p.id, p.name) for p in people.values()], await not_same_pairs(stores.catalog),
+    pairs = find_duplicates([(p.id, p.name) for p in people.values()], await stores.catalog.not_same_pairs(),
                             await _centres(request, stores.catalog))
     return [_out(candidate, people) for candidate in pairs[:limit]]
 
@@ -99,7 +98,7 @@ def _out(candidate: Candidate, people: dict[str, PersonSummary]) -> DuplicateOut
 async def not_same(body: NotSameIn, stores: StoresDep, request: Request) -> Response:
     first = await person_or_404(stores.catalog, body.first_id)
     second = await person_or_404(stores.catalog, body.second_id)
-    await mark_not_same(stores.catalog, first.id, second.id)
+    await stores.catalog.mark_not_same(first.id, second.id)
     await audit(request, "person.not_same", "person", first.id,
                 after={"not_same_as": second.id, "names": [first.name, second.name]})
     return Response(status_code=204)
