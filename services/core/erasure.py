@@ -46,6 +46,7 @@ class ErasureReport(BaseModel):
     current_model: str | None = Field(None, description="The version served afterwards; None: none until retrained.")
     audit_entries_redacted: int = 0
     jobs_scrubbed: int = 0
+    actions_removed: int = 0  # undoable corrections that named them (undo would bring them back)
     retrain_job_id: str | None = None
     leftovers: list[str] = Field(default_factory=list, description="Anything found afterwards; empty when clean.")
 
@@ -188,8 +189,11 @@ async def erase_person(stores: Stores, person_id: str) -> ErasureReport:
     report.models_withdrawn, report.current_model = await asyncio.to_thread(_withdraw_models, stores, person.id)
     report.snapshots_rewritten = await asyncio.to_thread(_erase_from_snapshots, stores, face_ids)
     await stores.catalog.delete_person(person.id)
+    action_ids = await stores.catalog.erase_person_traces(person.id, face_ids)
+    report.actions_removed = len(action_ids)
     report.jobs_scrubbed = await _scrub_jobs(stores, person.id, report.reference)
-    report.audit_entries_redacted = await stores.access.redact_audit({person.id, *face_ids}, report.reference)
+    report.audit_entries_redacted = await stores.access.redact_audit({person.id, *face_ids, *action_ids},
+                                                                     report.reference)
     report.leftovers = await find_traces(stores, person.id, face_ids)
     log.info("erased a person (%s): %d faces, %d chips, datasets %s, models withdrawn %s", report.reference,
              report.faces_removed, report.chips_removed, report.datasets_rewritten or "none",

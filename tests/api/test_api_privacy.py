@@ -58,6 +58,10 @@ def _library(api: Api) -> dict[str, object]:
                                          "Bob": {"person_id": bob["id"], "accuracy": 1.0}}}}
     api.run(functools.partial(api.catalog.update_job, job.id, state=JobState.done, result=result))
     api.client.patch(f"/v1/people/{ann['id']}", json={"name": "Ann Smith"})  # an audit entry with her names
+    # Undoable corrections that name her: a "not Ann" on Bob's face, and her faces confirmed as a selection.
+    assert api.client.post(f"/v1/faces/{faces['bob'][0]}/not", json={"person_id": ann["id"]}).status_code == 200
+    confirmed = api.client.post("/v1/faces/batch", json={"face_ids": faces["ann"], "change": "confirm"})
+    assert confirmed.status_code == 200, confirmed.text
     return {"ann": ann, "bob": bob, "faces": faces, "descriptors": descriptors, "images": images}
 
 
@@ -80,7 +84,7 @@ def test_erasing_a_person_leaves_no_trace_and_reports_what_went(api: Api) -> Non
     assert report["faces_removed"] == 3 and report["chips_removed"] == 3 and report["images_affected"] == 3
     assert report["datasets_rewritten"] == ["d1"] and report["models_withdrawn"] == ["v1"]
     assert report["current_model"] is None and report["retrain_job_id"] and report["leftovers"] == []
-    assert report["audit_entries_redacted"] >= 2 and report["jobs_scrubbed"] == 1
+    assert report["audit_entries_redacted"] >= 2 and report["jobs_scrubbed"] == 1 and report["actions_removed"] == 2
 
     assert find_traces(settings.catalog_url, settings.blob_url, ann_ids, descriptors["ann"]) == []
     # Bob is untouched: his faces, his chips, his rows in the dataset.
@@ -92,6 +96,9 @@ def test_erasing_a_person_leaves_no_trace_and_reports_what_went(api: Api) -> Non
     assert all(api.client.get(f"/v1/images/{i.id}").status_code == 200 for i in library["images"])  # type: ignore[attr-defined]
     audit = api.client.get("/v1/admin/audit", params={"action": "person.erase"}).json()["items"]
     assert audit[0]["target_id"] == report["reference"] and ann["id"] not in str(audit)
+    # Nothing in the audit trail names her any more, the corrections' summaries included.
+    everything = str(api.client.get("/v1/admin/audit", params={"limit": 200}).json())
+    assert "Ann Smith" not in everything
 
 
 def test_export_gives_every_photo_with_boxes_names_and_dates(api: Api) -> None:

@@ -204,6 +204,12 @@ class Catalog(ABC):
     async def not_same_pairs(self) -> set[PersonPair]:
         """Every pair remembered as not the same person, the smaller id first."""
 
+    @abstractmethod
+    async def erase_person_traces(self, person_id: str, face_ids: set[str]) -> list[str]:
+        """For erasure: drop every undoable action that mentions the person or these faces (they hold names and
+        labels), "not them" answers on other faces and "not the same" pairs with them. Returns the ids of the
+        actions that went (their audit entries name the person too)."""
+
     # undoable actions
     @abstractmethod
     async def add_action(self, action: Action) -> Action: ...

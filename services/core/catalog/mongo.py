@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from services.core.catalog.rules import (
     clean_person_name,
     face_order,
     json_safe,
+    mentions,
     name_key,
     name_key_changes,
     pair_of,
@@ -531,6 +533,18 @@ class MongoCatalog(MongoBase, Catalog):
     async def not_same_pairs(self) -> set[PersonPair]:
         found = (await self._col("people_not_same")).find({}, projection={"first_id": 1, "second_id": 1})
         return {(doc["first_id"], doc["second_id"]) for doc in await found.to_list(None)}
+
+    async def erase_person_traces(self, person_id: str, face_ids: set[str]) -> list[str]:
+        actions = await self._col("actions")
+        gone = [doc["_id"] async for doc in actions.find({})
+                if mentions(json.dumps(doc, default=str), {person_id, *face_ids})]
+        if gone:
+            await actions.delete_many({"_id": {"$in": gone}})
+        await (await self._col("faces")).update_many({"not_person_ids": person_id},
+                                                     {"$pull": {"not_person_ids": person_id}})
+        await (await self._col("people_not_same")).delete_many({"$or": [{"first_id": person_id},
+                                                                        {"second_id": person_id}]})
+        return [str(action_id) for action_id in gone]
 
     # undoable actions
 

@@ -160,6 +160,11 @@ def pair_of(first_id: str, second_id: str) -> PersonPair:
     return (first_id, second_id) if first_id < second_id else (second_id, first_id)
 
 
+def mentions(text: str, ids: set[str]) -> bool:
+    """Whether a stored JSON text names any of these ids (as a whole JSON string)."""
+    return any(f'"{record_id}"' in text for record_id in ids)
+
+
 def within_dates(person: Person, taken_at: datetime | None) -> bool:
     """Whether a photo taken then may be named this person automatically: a photo with no known date may."""
     if taken_at is None:

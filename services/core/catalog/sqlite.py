@@ -17,6 +17,7 @@ from services.core.catalog.rules import (
     PersonPair,
     clean_person_name,
     json_safe,
+    mentions,
     name_key,
     name_key_changes,
     pair_of,
@@ -471,6 +472,19 @@ class SQLiteCatalog(SQLiteBase, Catalog):
         async with self._session() as db:
             found = await self._all(db, "SELECT first_id, second_id FROM people_not_same")
         return {(row["first_id"], row["second_id"]) for row in found}
+
+    async def erase_person_traces(self, person_id: str, face_ids: set[str]) -> list[str]:
+        async with self._session(write=True) as db:
+            actions = await self._all(db, "SELECT id, body FROM actions")
+            gone = [row["id"] for row in actions if mentions(row["body"], {person_id, *face_ids})]
+            await db.executemany("DELETE FROM actions WHERE id = ?", [(action_id,) for action_id in gone])
+            marked = await self._all(db, f"{rows.SELECT_FACES} WHERE not_person_ids LIKE ?", (f'%"{person_id}"%',))
+            for face in map(rows.face_from_row, marked):
+                state = face.label_state()
+                state.not_person_ids = [p for p in face.not_person_ids if p != person_id]
+                await self._write_label_state(db, state)
+            await db.execute("DELETE FROM people_not_same WHERE first_id = ? OR second_id = ?", (person_id, person_id))
+        return gone
 
     # undoable actions
 
