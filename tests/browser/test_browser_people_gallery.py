@@ -202,4 +202,7 @@ def test_every_page_fits_a_laptop_as_an_admin(pages: Pages, path: str) -> None:
     page = pages.open(path)
     page.set_viewport_size({"width": 1280, "height": 800})
     page.wait_for_load_state("networkidle")
-    assert no_horizontal_scroll(page), page.evaluate("document.documentElement.scrollWidth")
+    widest = page.evaluate("[...document.querySelector('header').children].map(e => e.tagName + '.' + e.className "
+                           "+ ' ' + Math.round(e.getBoundingClientRect().left) + '-' + "
+                           "Math.round(e.getBoundingClientRect().right))")
+    assert no_horizontal_scroll(page), widest
