@@ -18,13 +18,13 @@ input order, so two gateways given the same faces in the same order find the sam
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import sparse
-from scipy.sparse import csgraph
-from sklearn.cluster import HDBSCAN
+
+if TYPE_CHECKING:  # SciPy and scikit-learn load on the first clustering: a gateway nobody asks keeps them out
+    from scipy import sparse
 
 F32 = NDArray[np.float32]
 Labels = NDArray[np.int64]
@@ -83,6 +83,7 @@ def nearest(vectors: F32, k: int, chunk: int = CHUNK) -> tuple[NDArray[np.int64]
 def _graph(index: NDArray[np.int64], dist: F32, link: float | None) -> sparse.csr_matrix:
     """The symmetric neighbour graph with distances as weights. Edges longer than ``link`` are left out, or
     with ``link`` None, kept."""
+    from scipy import sparse
     n, k = index.shape
     rows, cols = np.repeat(np.arange(n), k), index.ravel()
     # Identical descriptors are 0 apart, and a sparse matrix drops zeros: keep them as edges.
@@ -107,6 +108,9 @@ def _relabel(labels: NDArray[np.int64], min_size: int) -> Labels:
 
 
 def _hdbscan(index: NDArray[np.int64], dist: F32, params: ClusterParams) -> Labels:
+    from scipy import sparse
+    from scipy.sparse import csgraph
+    from sklearn.cluster import HDBSCAN
     # Every neighbour stays in the graph, at its true distance: HDBSCAN needs min_samples neighbours per face,
     # and cutting long edges would make each cut-off group a cluster born at the root, which its stability
     # measure then prefers to any split inside it (measured: whole people merged).
@@ -154,6 +158,7 @@ def _whispers(g: sparse.csr_matrix, params: ClusterParams) -> Labels:
 
 def cluster(vectors: F32, params: ClusterParams) -> Labels:
     """A cluster number per row (0, 1, ... by first member), or NOISE for faces in no cluster."""
+    from scipy.sparse import csgraph
     n = len(vectors)
     if n < max(2, params.min_cluster_size) or n <= params.min_samples:
         return np.full(n, NOISE, np.int64)

@@ -103,7 +103,7 @@ def test_first_start_prints_and_keeps_an_initial_admin_password_only_its_owner_r
 
 def test_erasing_a_person_the_model_learnt_leaves_nothing_and_a_model_without_them_takes_over(
         library: Service) -> None:
-    ben = _person(library, "ben_afflek")
+    ben = _person(library, "Ben Afflek")
     faces = _faces_of(library, ben["id"])
     assert len(faces) >= PER_PERSON - 1 and all(f.descriptor for f in faces)
     ids = {ben["id"], *(f.id for f in faces)}
@@ -123,7 +123,7 @@ def test_erasing_a_person_the_model_learnt_leaves_nothing_and_a_model_without_th
     models = library.client.get("/v1/admin/models").json()
     assert [m["version"] for m in models["items"]] == ["v2"] and models["current"]["version"] == "v2"
     assert {label["name"] for label in models["items"][0]["labels"]} == {
-        "elton_john", "jerry_seinfeld", "madonna", "mindy_kaling"}
+        "Elton John", "Jerry Seinfeld", "Madonna", "Mindy Kaling"}
     assert find_traces(library.catalog_url, blob_url, ids, descriptors) == []
     assert library.client.get(f"/v1/people/{ben['id']}").status_code == 404
     published = library.client.get("/v1/admin/audit", params={"action": "model.publish"}).json()["items"]
@@ -131,7 +131,7 @@ def test_erasing_a_person_the_model_learnt_leaves_nothing_and_a_model_without_th
 
 
 def test_never_tag_keeps_the_real_model_from_naming_a_person(library: Service, facedata: Path) -> None:
-    madonna = _person(library, "madonna")
+    madonna = _person(library, "Madonna")
     assert library.client.patch(f"/v1/people/{madonna['id']}", json={"never_tag": True}).status_code == 200
     photo = sorted((facedata / "celeb5" / "val" / "madonna").iterdir())[0]
     uploaded = library.upload(photo)
@@ -139,7 +139,7 @@ def test_never_tag_keeps_the_real_model_from_naming_a_person(library: Service, f
     assert image["status"] == "done" and image["faces"]
     assert all(face["person"] is None for face in image["faces"]), image["faces"]
     # Her own named faces stay hers: a person named them.
-    assert _person(library, "madonna")["face_count"] >= PER_PERSON - 1
+    assert _person(library, "Madonna")["face_count"] >= PER_PERSON - 1
 
 
 def test_backup_while_running_and_restore_into_a_fresh_folder(library: Service, tmp_path: Path) -> None:

@@ -119,7 +119,7 @@ def test_switch_keeps_every_human_label_and_serves_sface(new_service: Service, f
     face = max(image["faces"], key=lambda f: f["box"]["width"])
     assert face["descriptor_model"] == "sface-2021dec" and face["model_version"] == "v2"
     # Six photos a person is little to learn from: the honest answer may be unknown, never someone else.
-    assert face["person"] is None or face["person"]["name"] == "elton_john", face
+    assert face["person"] is None or face["person"]["name"] == "Elton John", face
     # a second run has nothing left to do
     again = _job(new_service, "/v1/admin/switch-network")
     assert again["result"]["described"] == 0 and "nothing to do" in again["message"]

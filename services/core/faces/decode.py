@@ -107,20 +107,22 @@ def _open_checked(data: bytes, max_pixels: int) -> tuple[Image.Image, str, int, 
     return img, fmt, width, height
 
 
+def _exif(img: Image.Image) -> Image.Exif:
+    """The EXIF the header gave, without decoding pixels: Pillow's PNG getexif() decodes the whole image to look
+    for a late eXIf chunk, so a PNG's is read only from what its header already gave."""
+    if img.format != "PNG":
+        return img.getexif()
+    exif = Image.Exif()
+    raw = img.info.get("exif")
+    if raw:
+        exif.load(raw)
+    return exif
+
+
 def _turned(img: Image.Image) -> bool:
     """EXIF orientations 5 to 8 show the stored image turned by a quarter: width and height swap."""
     try:
-        if img.format == "PNG":
-            # Pillow's PNG getexif() decodes the whole image to look for a late eXIf chunk: read only what
-            # the header already gave.
-            raw = img.info.get("exif")
-            if not raw:
-                return False
-            exif = Image.Exif()
-            exif.load(raw)
-        else:
-            exif = img.getexif()
-        return exif.get(EXIF_ORIENTATION) in (5, 6, 7, 8)
+        return _exif(img).get(EXIF_ORIENTATION) in (5, 6, 7, 8)
     except Exception:  # unreadable EXIF: shown as stored
         return False
 
@@ -154,7 +156,7 @@ def exif_taken_at(img: Image.Image) -> datetime | None:
     """When the photo was taken, from EXIF (DateTimeOriginal, else DateTime), with its zone offset if it says one
     (cameras mostly do not: the camera's clock is then read as UTC, which keeps the day right)."""
     try:
-        exif = img.getexif()
+        exif = _exif(img)
         details = exif.get_ifd(EXIF_IFD)
         stamp = details.get(EXIF_DATE_TAKEN) or exif.get(EXIF_DATE_TIME)
         if not isinstance(stamp, str):
