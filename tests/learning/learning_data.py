@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from services.core import registry as reg
+from services.core.queue import make_celery
+from services.core.settings import Settings
+from services.core.stores import Stores
+from services.core.worker_runtime import WorkerContext
 from services.trainer.fit import LabelledSet
+from services.trainer.pipeline import Trainer
 
 DIM = 128
 CENTRE_SIGMA = 0.06  # centres ~0.96 apart
@@ -52,3 +59,15 @@ class BuiltModel:
             size_bytes=len(self.data))
         fields.update(changes)
         return reg.ModelManifest.model_validate(fields)
+
+
+@asynccontextmanager
+async def running_trainer(settings: Settings) -> AsyncIterator[Trainer]:
+    """A trainer on its own worker context and stores, closed afterwards."""
+    ctx = WorkerContext(settings)
+    ctx._stores = await Stores.open(settings)
+    try:
+        yield Trainer(ctx, make_celery(settings))
+    finally:
+        await ctx._stores.close()
+        ctx.loop.close()

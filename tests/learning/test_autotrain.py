@@ -15,17 +15,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from learning_data import faces_of, people_centres
+from learning_data import faces_of, people_centres, running_trainer
 from test_learning_trainer import CHIP, add_people, add_person_faces
 
 from services.core import learning
 from services.core.catalog import FaceQuery
 from services.core.domain import Box, FaceRecord, ImageRecord, JobState, utcnow
 from services.core.learning import Decision, Rule, decide
-from services.core.queue import make_celery
 from services.core.settings import Settings
-from services.core.stores import Stores
-from services.core.worker_runtime import WorkerContext
 from services.gateway.app import create_app
 from services.trainer import autotrain
 from services.trainer.pipeline import Trainer
@@ -107,13 +104,8 @@ class SentTasks:
 async def trainer(tmp_path: Path) -> AsyncIterator[Trainer]:
     settings = Settings(data_dir=tmp_path / "data", execution_provider="cpu", descriptor="dlib", auto_train=True,
                         auto_train_labels=20, auto_train_quiet_seconds=0.5)
-    ctx = WorkerContext(settings)
-    ctx._stores = await Stores.open(settings)
-    try:
-        yield Trainer(ctx, make_celery(settings))
-    finally:
-        await ctx._stores.close()
-        ctx.loop.close()
+    async with running_trainer(settings) as trainer:
+        yield trainer
 
 
 async def run_check(trainer: Trainer, broker: SentTasks) -> learning.Decision:

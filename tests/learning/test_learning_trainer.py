@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from learning_data import faces_of, people_centres
+from learning_data import faces_of, people_centres, running_trainer
 
 from services.core import registry as reg
 from services.core.catalog import Catalog
@@ -19,10 +19,7 @@ from services.core.domain import Box, FaceRecord, ImageRecord, JobState, utcnow
 from services.core.errors import InvalidInput
 from services.core.image_codec import decode_png, encode_png
 from services.core.library_network import configured
-from services.core.queue import make_celery
 from services.core.settings import Settings
-from services.core.stores import Stores
-from services.core.worker_runtime import WorkerContext
 from services.trainer.pipeline import Trainer
 from services.trainer.schedule import beat_schedule, parse_cron
 
@@ -33,13 +30,8 @@ CHIP = encode_png(np.full((150, 150, 3), 128, dtype=np.uint8))
 async def trainer(tmp_path: Path) -> AsyncIterator[Trainer]:
     # The trainer's mechanics on dlib's network: 128-D descriptors and 150 px chips, as these faces have.
     settings = Settings(data_dir=tmp_path / "data", execution_provider="cpu", descriptor="dlib")
-    ctx = WorkerContext(settings)
-    ctx._stores = await Stores.open(settings)
-    try:
-        yield Trainer(ctx, make_celery(settings))
-    finally:
-        await ctx._stores.close()
-        ctx.loop.close()
+    async with running_trainer(settings) as trainer:
+        yield trainer
 
 
 async def add_person_faces(trainer: Trainer, name: str, vectors: np.ndarray, *, prefix: str = "") -> list[str]:
