@@ -171,15 +171,15 @@ def parent_of(pid: int) -> int | None:
 
 
 def role_of(pid: int) -> str | None:
-    """serve, gateway, detector, classifier, trainer or beat, from ``python -m services.core.cli ...``."""
+    """serve, gateway, detector, classifier, trainer or beat, from ``python -m services.commands.cli ...``."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             argv = fh.read().decode(errors="replace").split("\0")
     except OSError:
         return None
-    if "services.core.cli" not in argv:
+    if "services.commands.cli" not in argv:
         return None
-    rest = argv[argv.index("services.core.cli") + 1:]
+    rest = argv[argv.index("services.commands.cli") + 1:]
     if rest[:1] == ["worker"] and len(rest) > 1:
         return rest[1]
     return rest[0] if rest and rest[0] else None

@@ -82,7 +82,7 @@ def celeb5(settings: Settings) -> None:
 
     from services.core.faces.analyzer import Descriptors, FaceFinder
     from services.core.faces.model_files import DESCRIPTOR_FILE, prepare_descriptor_model
-    from services.trainer.onnx_head import merge_head
+    from services.core.faces.onnx_head import merge_head
 
     root = facedata()
     finder = FaceFinder.from_settings(settings)

@@ -46,7 +46,7 @@ def start_facetag(name: str, args: list[str], env: dict[str, str], log_dir: Path
     """``facetag ARGS`` in its own process group, output to ``log_dir/NAME.log``."""
     log = log_dir / f"{name}.log"
     with log.open("ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "services.core.cli", *args], env=env, stdout=out,
+        process = subprocess.Popen([sys.executable, "-m", "services.commands.cli", *args], env=env, stdout=out,
                                    stderr=subprocess.STDOUT, cwd=REPO_ROOT, start_new_session=True)
     return FacetagProcess(name, process, log)
 

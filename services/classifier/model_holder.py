@@ -44,7 +44,7 @@ class PublishedModel:
     """One published version loaded in ONNX Runtime: the whole graph for chips, its head for descriptors."""
 
     def __init__(self, manifest: reg.ModelManifest, model_bytes: bytes, settings: Settings) -> None:
-        from services.trainer.onnx_head import extract_head
+        from services.core.faces.onnx_head import extract_head
 
         self.manifest = manifest
         self.version: str | None = manifest.version

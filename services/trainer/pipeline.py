@@ -30,6 +30,7 @@ from services.core.errors import FacetagError, InvalidInput, NotFound
 from services.core.faces.analyzer import Descriptors
 from services.core.faces.detectors import detector_label
 from services.core.faces.networks import DescriptorNetwork, prepare_backbone
+from services.core.faces.onnx_head import merge_head
 from services.core.image_codec import decode_png
 from services.core.learning import PREVIEW_KIND, preview_job_id
 from services.core.library_network import NetworkChoice, configured, parse_label
@@ -39,7 +40,6 @@ from services.core.worker_runtime import WorkerContext
 from services.trainer import dataset
 from services.trainer import preview as model_preview
 from services.trainer.fit import FitParams, FitResult, LabelledSet, evaluate_distances, fit, person_distances
-from services.trainer.onnx_head import merge_head
 from services.trainer.switch import SWITCH_JOB, NetworkSwitch
 
 log = logging.getLogger(__name__)

@@ -28,9 +28,9 @@ from services.core.blobs import BlobStore
 from services.core.catalog import Catalog, FaceQuery
 from services.core.domain import FaceRecord, LabelSource, utcnow
 from services.core.faces.onnx_export import OUTPUT_NAME as DESCRIPTORS
+from services.core.faces.onnx_head import extract_head
 from services.core.library_network import descriptor_of
 from services.trainer.dataset import iter_faces
-from services.trainer.onnx_head import extract_head
 
 log = logging.getLogger(__name__)
 SAMPLES = 12  # sample faces kept per (from, to) pair

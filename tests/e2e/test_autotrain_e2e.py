@@ -56,7 +56,8 @@ def test_imported_names_train_a_model_by_themselves_and_new_photos_get_names(ser
     assert start["up_to_date"] and start["message"] == "No model yet: name some faces"
 
     env = {**base_env(service.data_dir), "FACETAG_API_TOKEN": service.token("editor", ["images:write", "edit"])}
-    imported = subprocess.run([sys.executable, "-m", "services.core.cli", "import", str(facedata / "celeb5" / "train"),
+    imported = subprocess.run([sys.executable, "-m", "services.commands.cli", "import",
+                               str(facedata / "celeb5" / "train"),
                                "--url", service.url, "--no-progress"], env=env, cwd=REPO_ROOT, capture_output=True,
                               text=True, timeout=900)
     assert imported.returncode == 0, imported.stdout + imported.stderr

@@ -23,7 +23,7 @@ def _copy(facedata: Path, person: str, folder: Path, count: int) -> None:
 
 def _import(service: Service, folder: Path) -> subprocess.CompletedProcess[str]:
     env = {**base_env(service.data_dir), "FACETAG_API_TOKEN": service.token("editor", ["images:write", "edit"])}
-    return subprocess.run([sys.executable, "-m", "services.core.cli", "import", str(folder), "--url", service.url,
+    return subprocess.run([sys.executable, "-m", "services.commands.cli", "import", str(folder), "--url", service.url,
                            "--no-progress"], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
 
 

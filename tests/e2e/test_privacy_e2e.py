@@ -44,7 +44,7 @@ def library(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         running = run_cluster(tmp, *urls, detectors=1, classifiers=1, model_check_interval=1)
     for service in running:
         env = {**base_env(service.data_dir), "FACETAG_API_TOKEN": service.token("editor", ["images:write", "edit"])}
-        imported = subprocess.run([sys.executable, "-m", "services.core.cli", "import", str(folder), "--url",
+        imported = subprocess.run([sys.executable, "-m", "services.commands.cli", "import", str(folder), "--url",
                                    service.url, "--no-progress"], env=env, cwd=REPO_ROOT, capture_output=True,
                                   text=True, timeout=600)
         assert imported.returncode == 0, imported.stdout + imported.stderr
@@ -79,7 +79,8 @@ def test_first_start_prints_and_keeps_an_initial_admin_password_only_its_owner_r
     if library.catalog_url.startswith("mongodb"):
         # A cluster's gateway makes no account: the operator makes the first admin on the command line.
         assert not path.exists()
-        added = subprocess.run([sys.executable, "-m", "services.core.cli", "users", "add", "admin", "--role", "admin",
+        added = subprocess.run([sys.executable, "-m", "services.commands.cli", "users", "add", "admin",
+                                "--role", "admin",
                                 "--generate"], env=library.env, cwd=REPO_ROOT, capture_output=True, text=True,
                                timeout=60)
         assert added.returncode == 0, added.stderr
@@ -143,7 +144,7 @@ def test_never_tag_keeps_the_real_model_from_naming_a_person(library: Service, f
 
 
 def test_backup_while_running_and_restore_into_a_fresh_folder(library: Service, tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "services.core.cli", "backup", str(tmp_path / "backup"), "--no-progress"]
+    command = [sys.executable, "-m", "services.commands.cli", "backup", str(tmp_path / "backup"), "--no-progress"]
     made = subprocess.run(command, env=library.env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     if library.catalog_url.startswith("mongodb"):
         assert made.returncode == 1 and "mongodump" in made.stderr  # the cluster's stores have their own tools
@@ -154,11 +155,11 @@ def test_backup_while_running_and_restore_into_a_fresh_folder(library: Service, 
 
     restored_env = {**library.env, "FACETAG_DATA_DIR": str(tmp_path / "second" / "data")}
     restored_env.pop("FACETAG_CATALOG_URL", None)
-    put = subprocess.run([sys.executable, "-m", "services.core.cli", "restore", str(tmp_path / "backup"),
+    put = subprocess.run([sys.executable, "-m", "services.commands.cli", "restore", str(tmp_path / "backup"),
                           "--no-progress"], env=restored_env, cwd=REPO_ROOT, capture_output=True, text=True,
                          timeout=300)
     assert put.returncode == 0, put.stderr
-    again = subprocess.run([sys.executable, "-m", "services.core.cli", "restore", str(tmp_path / "backup")],
+    again = subprocess.run([sys.executable, "-m", "services.commands.cli", "restore", str(tmp_path / "backup")],
                            env=restored_env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert again.returncode == 1 and "already holds a library" in again.stderr
     for restored in run_embedded(tmp_path / "second"):  # serves tmp_path/second/data, the restored folder

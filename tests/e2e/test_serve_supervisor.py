@@ -14,7 +14,7 @@ import pytest
 from servers import free_port
 from service_fixtures import REPO_ROOT, Service, base_env, start_facetag
 
-from services.core.serve_cmd import Child, look_after
+from services.commands.serve import Child, look_after
 
 pytestmark = pytest.mark.e2e
 
@@ -63,7 +63,7 @@ def test_kill_9_of_serve_leaves_nothing_running_and_a_new_serve_starts_at_once(t
     children = _descendants(serve.pid)
     assert len(children) >= 4, children  # gateway, detector, classifier, trainer
 
-    refused = subprocess.run([sys.executable, "-m", "services.core.cli", "serve", "--port", str(free_port())],
+    refused = subprocess.run([sys.executable, "-m", "services.commands.cli", "serve", "--port", str(free_port())],
                              env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1
     assert f"pid {serve.pid}" in refused.stderr and "another facetag serve is using" in refused.stderr

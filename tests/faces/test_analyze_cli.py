@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def _analyze(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "services.core.cli", "analyze", *args],
+    return subprocess.run([sys.executable, "-m", "services.commands.cli", "analyze", *args],
                           capture_output=True, text=True, timeout=300)
 
 

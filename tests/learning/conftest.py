@@ -8,9 +8,9 @@ import pytest
 from learning_data import BuiltModel, labelled_set
 
 from services.core.faces.model_files import DESCRIPTOR_FILE, prepare_descriptor_model
+from services.core.faces.onnx_head import merge_head
 from services.core.settings import Settings
 from services.trainer.fit import FitParams, fit
-from services.trainer.onnx_head import merge_head
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from services.commands.import_photos import tidy_person_name
 from services.core.catalog.rules import name_key
-from services.core.import_cmd import tidy_person_name
 
 
 @pytest.mark.parametrize(("folder", "name"), [

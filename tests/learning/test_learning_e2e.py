@@ -23,11 +23,11 @@ import httpx
 import pytest
 from service_fixtures import REPO_ROOT, Service, base_env, run_cluster, run_embedded
 
+from services.commands.import_photos import tidy_person_name
 from services.core import registry as reg
 from services.core.blobs import BlobStore, open_blobs
 from services.core.catalog import FaceQuery, open_catalog
 from services.core.domain import FaceRecord
-from services.core.import_cmd import tidy_person_name
 from services.core.settings import Settings
 
 pytestmark = pytest.mark.e2e
@@ -145,7 +145,7 @@ def test_admin_endpoints_need_the_key(learning_service: Service) -> None:
 
 
 def test_import_a_folder_per_person(learning_service: Service, facedata: Path, state: dict[str, Any]) -> None:
-    command = [sys.executable, "-m", "services.core.cli", "import", str(facedata / "celeb5" / "train"),
+    command = [sys.executable, "-m", "services.commands.cli", "import", str(facedata / "celeb5" / "train"),
                "--url", learning_service.url, "--no-progress"]
     env = base_env(learning_service.data_dir)
     refused = subprocess.run(command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)

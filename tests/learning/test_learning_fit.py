@@ -8,8 +8,8 @@ import pytest
 from learning_data import faces_of, labelled_set, people_centres
 
 from services.core import registry as reg
+from services.core.faces.onnx_head import extract_head, head_only
 from services.trainer.fit import FitParams, LabelledSet, choose_exemplars, fit, held_out_split, person_distances
-from services.trainer.onnx_head import extract_head, head_only
 
 
 def test_split_is_stable_and_keeps_a_training_face_per_person() -> None:

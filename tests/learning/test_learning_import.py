@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from servers import free_port
 
-from services.core.import_cmd import plan_import, run_import
+from services.commands.import_photos import plan_import, run_import
 from services.core.settings import Settings
 
 

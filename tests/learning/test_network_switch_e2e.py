@@ -66,7 +66,7 @@ def library(tmp_path_factory: pytest.TempPathFactory, facedata: Path) -> Iterato
     old = run_embedded(tmp, detector="hog", descriptor="dlib", **SETTINGS)
     service = next(old)
     try:
-        result = subprocess.run([sys.executable, "-m", "services.core.cli", "import", str(folder), "--url",
+        result = subprocess.run([sys.executable, "-m", "services.commands.cli", "import", str(folder), "--url",
                                  service.url, "--no-progress"], cwd=REPO_ROOT,
                                 env={**base_env(service.data_dir), "FACETAG_API_TOKEN": service.admin_key},
                                 capture_output=True, text=True, timeout=600)

@@ -40,7 +40,7 @@ def setup(tmp_path: Path) -> Setup:
     settings = Settings(data_dir=data_dir)  # the catalog (and access store) is SQLite in the data folder
 
     def users(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "services.core.cli", "users", *args], input=stdin,
+        return subprocess.run([sys.executable, "-m", "services.commands.cli", "users", *args], input=stdin,
                               capture_output=True, text=True, env=env, timeout=120)
 
     return Setup(settings, users)

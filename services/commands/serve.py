@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass, field
 from types import FrameType
 
+from services.commands.supervision import AlreadyServing, ServeLock, die_with_parent
 from services.core.faces.prepare import prepare_models
 from services.core.settings import Settings
-from services.core.supervision import AlreadyServing, ServeLock, die_with_parent
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = 30.0
@@ -43,7 +43,7 @@ class Child:
 
 
 def _children(detectors: int, classifiers: int, beat: bool = False) -> list[Child]:
-    base = [sys.executable, "-m", "services.core.cli"]
+    base = [sys.executable, "-m", "services.commands.cli"]
     out = [Child("gateway", [*base, "gateway"])]
     out += [Child(f"detector-{i + 1}", [*base, "worker", "detector"]) for i in range(detectors)]
     out += [Child(f"classifier-{i + 1}", [*base, "worker", "classifier"]) for i in range(classifiers)]

@@ -28,13 +28,13 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from services.core.analyze_cmd import run_analyze
+    from services.commands.analyze import run_analyze
 
     return run_analyze(args.images, get_settings(), args.detector, args.upsample, args.json)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from services.core.serve_cmd import run_serve
+    from services.commands.serve import run_serve
     from services.core.settings import Settings
 
     overrides = {k: v for k, v in {"data_dir": args.data, "host": args.host, "port": args.port}.items() if v}
@@ -53,31 +53,31 @@ def _gateway(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from services.core.worker_cmd import run_worker
+    from services.commands.worker import run_worker
 
     return run_worker(args.kind)
 
 
 def _beat(_args: argparse.Namespace) -> int:
-    from services.core.worker_cmd import run_beat
+    from services.commands.worker import run_beat
 
     return run_beat()
 
 
 def _import(args: argparse.Namespace) -> int:
-    from services.core.import_cmd import run_import
+    from services.commands.import_photos import run_import
 
     return run_import(args.folder, args.url, get_settings(), timeout=args.timeout, progress=not args.no_progress)
 
 
 def _users(args: argparse.Namespace) -> int:
-    from services.core.users_cmd import run_users
+    from services.commands.users import run_users
 
     return run_users(args, get_settings())
 
 
 def _backup(args: argparse.Namespace) -> int:
-    from services.core.backup_cmd import run_backup, run_restore
+    from services.commands.backup import run_backup, run_restore
     from services.core.settings import Settings
 
     settings = Settings(**({"data_dir": args.data} if args.data else {}))
@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--no-progress", action="store_true", help="no progress bar")
         command.set_defaults(func=_backup)
 
-    from services.core.users_cmd import add_parser as add_users_parser
+    from services.commands.users import add_parser as add_users_parser
 
     add_users_parser(sub).set_defaults(func=_users)
 

@@ -20,10 +20,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from services import __version__
+from services.commands.supervision import AlreadyServing, ServeLock
 from services.core.catalog import sqlite_path
 from services.core.errors import FacetagError
 from services.core.settings import Settings
-from services.core.supervision import AlreadyServing, ServeLock
 
 MANIFEST = "facetag-backup.json"
 CATALOG = "facetag.db"

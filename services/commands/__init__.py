@@ -1,0 +1,1 @@
+"""The commands that start and run Facetag: the top floor, importing the services below it."""
