@@ -4,6 +4,8 @@ For each mode (the embedded default, and the cluster on real Redis, FerretDB and
 N concurrent clients upload distinct real photos and poll each until done. Printed: photos per
 second and p50/p95 upload-to-done latency, and the same photos through the face core in one plain
 loop in this process (decode + detect + align + describe); the ratio is the pipeline's overhead.
+Then each stage's task time from the workers' logs (median, p95): one worker's photos per second is
+1 / its mean, which is what the Kubernetes autoscaling targets in deploy/k8s are set from.
 
 Each stack runs in the same run: ``new`` is today's default (CenterFace with its recheck, SFace), ``old``
 the previous default (dlib HOG with one upsample, dlib's descriptor network).
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
+import statistics
 import sys
 import tempfile
 import time
@@ -74,6 +78,27 @@ def through_service(service: Service, photos: list[Path], clients: int) -> tuple
     return rate, p50, p95
 
 
+# Celery logs every finished task with its run time (celery.app.trace).
+TASK_TIME = re.compile(r"Task (facetag\.\w+)\[[^]]+\] succeeded in ([0-9.]+)s")
+
+
+def task_times(log_dir: Path) -> dict[str, list[float]]:
+    """Seconds per successful task, by task name, from every worker log of a run."""
+    times: dict[str, list[float]] = {}
+    for log in log_dir.glob("*.log"):
+        for name, seconds in TASK_TIME.findall(log.read_text(errors="replace")):
+            times.setdefault(name, []).append(float(seconds))
+    return times
+
+
+def print_task_times(stack: str, mode: str, times: dict[str, list[float]]) -> None:
+    for name, values in sorted(times.items()):
+        p50, p95 = p50_p95(values)
+        mean = statistics.fmean(values)
+        print(f"{stack:6} {mode:10} {name:24} {len(values):5} tasks  p50 {p50:6.2f} s  p95 {p95:6.2f} s  "
+              f"mean {mean:6.2f} s  = {1 / mean:5.2f} photos/s per worker", flush=True)
+
+
 @contextlib.contextmanager
 def real_servers() -> Iterator[tuple[str, str, str]]:
     started = []
@@ -108,6 +133,7 @@ def main() -> None:
     print(f"{'stack':6} {'mode':10} {'photos/s':>9} {'p50 s':>7} {'p95 s':>7} {'vs its loop':>12} "
           f"{'vs old loop':>12}")
     reference = loop_rates.get("old")
+    stage_times: dict[tuple[str, str], dict[str, list[float]]] = {}
     for name in stacks:
         rate = loop_rates[name]
         versus_old = f"{rate / reference:12.2f}" if reference else f"{'-':>12}"
@@ -129,10 +155,14 @@ def main() -> None:
                     versus_old = f"{rate / reference:12.2f}" if reference else f"{'-':>12}"
                     print(f"{name:6} {mode:10} {rate:9.2f} {p50:7.2f} {p95:7.2f} {rate / loop_rates[name]:12.2f} "
                           f"{versus_old}", flush=True)
+                    stage_times[(name, mode)] = task_times(Path(tmp))
                 finally:
                     runner.close()
                     if mode != "embedded":
                         servers_up.close()
+    print("task time per stage, from the workers' logs")
+    for (name, mode), times in stage_times.items():
+        print_task_times(name, mode, times)
 
 
 if __name__ == "__main__":
