@@ -25,6 +25,7 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 
 from services.classifier.identity import IdentityModel, Prediction
+from services.core import metrics
 from services.core import registry as reg
 from services.core.blobs import BlobStore
 from services.core.domain import utcnow
@@ -150,6 +151,11 @@ class ModelHolder:
     def version(self) -> str | None:
         return self._model.version if self._model is not None else None
 
+    @property
+    def loaded(self) -> bool:
+        """A model serves: a published version, or descriptors only while none is published."""
+        return self._model is not None
+
     def check(self) -> bool:
         """Serve the registry's current version if it is not served yet. True if the model changed."""
         with self._lock:
@@ -181,6 +187,7 @@ class ModelHolder:
                 loaded = self._load(pointer)
             except reg.ModelCorrupt as exc:
                 self._refused, self._refused_at = pointer.sha256, time.monotonic()
+                metrics.MODELS_REFUSED.inc()
                 keep = self._model.version if self._model is not None and self._model.version else "descriptors only"
                 self.error = f"refused model {pointer.version}: {exc}; still serving {keep}"
                 log.error("%s", self.error)
@@ -195,6 +202,7 @@ class ModelHolder:
                 return False
             previous = self._model.version if self._model is not None else None
             self._model = loaded  # the swap: tasks that started before keep their reference
+            metrics.MODEL_RELOADS.inc()
             self._prune_cache()
             self.error = None
             self._refused = None

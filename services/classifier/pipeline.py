@@ -10,9 +10,11 @@ import numpy as np
 
 from services.classifier.identity import IdentityModel
 from services.classifier.photo_naming import name_faces
+from services.core import metrics
 from services.core.catalog import FaceQuery
-from services.core.domain import ImageStatus
+from services.core.domain import ImageStatus, utcnow
 from services.core.image_codec import decode_png
+from services.core.queue import CLASSIFY_QUEUE
 from services.core.worker_runtime import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,9 @@ class Classifier:
                 for name in named:
                     await catalog.set_model_label(name.face.id, name.person_id, model.version, name.confidence,
                                                   name.review)
+        metrics.FACES_PROCESSED.labels(CLASSIFY_QUEUE).inc(len(usable))
         if face_ids is None:
             await catalog.set_image_status(image_id, ImageStatus.done)
+            metrics.PHOTOS_PROCESSED.labels(CLASSIFY_QUEUE).inc()
+            metrics.UPLOAD_TO_DONE.observe((utcnow() - image.uploaded_at).total_seconds())
         log.info("image %s: %d face(s) classified", image_id, len(faces))

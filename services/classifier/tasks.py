@@ -55,6 +55,11 @@ def warm_up() -> None:
     holder.start()
 
 
+def ready_check() -> str | None:
+    """Why this classifier is not ready (worker_health), or None."""
+    return None if model_holder().loaded else "no model loaded"
+
+
 @app.task(name=CLASSIFY_IMAGE, bind=True)
 def classify_image(self: Task, image_id: str, face_ids: list[str] | None = None) -> None:
     run_image_task(worker_context(), self, image_id, classifier().classify(image_id, face_ids),

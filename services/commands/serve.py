@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from services.commands.supervision import AlreadyServing, ServeLock, die_with_parent
+from services.core import metrics
 from services.core.faces.prepare import prepare_models
 from services.core.settings import Settings
 
@@ -97,6 +99,7 @@ def _serve(settings: Settings, detectors: int, classifiers: int) -> int:
     env = {**os.environ, "FACETAG_DATA_DIR": str(settings.data_dir), "FACETAG_HOST": settings.host,
            "FACETAG_PORT": str(settings.port), "FACETAG_CATALOG_URL": settings.catalog_url,
            "FACETAG_BLOB_URL": settings.blob_url, "FACETAG_BROKER_URL": settings.broker_url}
+    env.update(_shared_metrics(settings))
     # glibc gives every thread that allocates its own heap, which keeps freed memory; two are plenty for a
     # worker's few threads (measured: the detector's peak 930 -> 820 MB with crafted 59 MP photos).
     env.setdefault("MALLOC_ARENA_MAX", "2")
@@ -137,6 +140,16 @@ def _serve(settings: Settings, detectors: int, classifiers: int) -> int:
     finally:
         _stop_all(children)
     return 0
+
+
+def _shared_metrics(settings: Settings) -> dict[str, str]:
+    """Prometheus multiprocess mode: every child counts into one folder, emptied now (the counts of a
+    previous serve are not this one's), and the gateway's /metrics adds them up; so the workers open no
+    port of their own (see services/core/metrics.py)."""
+    folder = settings.data_dir / "metrics"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return {metrics.MULTIPROCESS_ENV: str(folder), "FACETAG_METRICS_PORT": "0"}
 
 
 def look_after(child: Child, env: dict[str, str]) -> None:

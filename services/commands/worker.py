@@ -19,13 +19,22 @@ WORKERS = {
 
 
 def run_worker(kind: str) -> int:
+    from services.core import task_metrics
+    from services.core.celery_app import app
+    from services.core.settings import get_settings
+    from services.core.worker_health import WorkerHealth, serve_health
+
     module_name, queue = WORKERS[kind]
     module = importlib.import_module(module_name)
+    # Probes answer from the start: alive while models load, ready once Celery consumes.
+    health = WorkerHealth(get_settings(), app, getattr(module, "ready_check", None))
+    health.follow_celery()
+    task_metrics.connect()
+    serve_health(health)
     # Load models before taking tasks: a missing model or an unavailable GPU fails here, at start.
     warm_up = getattr(module, "warm_up", None)
     if warm_up is not None:
         warm_up()
-    from services.core.celery_app import app
 
     name = f"{kind}-{os.getpid()}@{socket.gethostname()}"
     log.info("%s worker %s taking tasks from queue %r", kind, name, queue)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -83,6 +83,12 @@ class Settings(BaseSettings):
                                                "it is locked.")
     login_lockout_minutes: int = Field(15, ge=1, description="How long a lock lasts.")
     api_token: str = Field("", description="The API token commands such as facetag import send to the server.")
+
+    # Metrics and worker health (services/core/metrics.py, worker_health.py)
+    metrics_port: int = Field(9100, ge=0, le=65535, description="Port of a worker's /metrics, /livez and /readyz; "
+                              "0 = none (facetag serve's workers: the gateway's /metrics shows theirs).")
+    metrics_token: SecretStr = Field(SecretStr(""), description="Bearer token that may read /metrics (gateway and "
+                                     "workers) besides admins; empty = admins only, and no worker's /metrics.")
 
     # Learning loop
     train_schedule: str = Field("", description="Cron expression for scheduled retraining; empty = off.")

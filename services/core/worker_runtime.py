@@ -10,10 +10,12 @@ from typing import Any, TypeVar
 
 from celery import Task
 
+from services.core import metrics
 from services.core.domain import ImageStatus
 from services.core.errors import InvalidInput, NotFound
 from services.core.settings import Settings, get_settings
 from services.core.stores import Stores
+from services.core.task_metrics import note_failed, stage_and_name
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,19 +65,26 @@ def run_image_task(
         ctx.run(work)
     except (InvalidInput, NotFound) as exc:
         log.warning("image %s failed: %s", image_id, exc)
-        if fail_image:
-            _mark_failed(ctx, image_id, str(exc))
+        _give_up(ctx, task, image_id, str(exc), fail_image)
     except Exception as exc:
         retries = task.request.retries
         if retries >= settings.task_max_retries:
             log.exception("image %s failed after %d retries", image_id, retries)
-            if fail_image:
-                _mark_failed(ctx, image_id, f"{type(exc).__name__}: {exc} (after {retries + 1} attempts)")
+            _give_up(ctx, task, image_id, f"{type(exc).__name__}: {exc} (after {retries + 1} attempts)", fail_image)
             return
         delay = settings.task_retry_backoff * 2**retries
         log.warning("image %s: %s: %s; retry %d of %d in %.0fs", image_id, type(exc).__name__, exc,
                     retries + 1, settings.task_max_retries, delay)
         raise task.retry(exc=exc, countdown=delay) from exc
+
+
+def _give_up(ctx: WorkerContext, task: Task, image_id: str, reason: str, fail_image: bool) -> None:
+    """The task ends without raising, its work undone: it counts as failed, and so does its photo (unless
+    the task was about one face of it, see run_image_task)."""
+    note_failed(task)
+    if fail_image:
+        metrics.PHOTOS_FAILED.labels(stage_and_name(task.name)[0]).inc()
+        _mark_failed(ctx, image_id, reason)
 
 
 def _mark_failed(ctx: WorkerContext, image_id: str, reason: str) -> None:

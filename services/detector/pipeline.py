@@ -9,14 +9,14 @@ from functools import cached_property
 
 from celery import Celery
 
-from services.core import blob_layout
+from services.core import blob_layout, metrics
 from services.core.domain import Box, FaceRecord, ImageStatus, Point
 from services.core.errors import NotFound
 from services.core.faces.analyzer import FaceFinder, FoundFace
 from services.core.faces.decode import DecodedImage, decode_image
 from services.core.image_codec import encode_png, encode_thumbnail
 from services.core.library_network import LibraryNetwork
-from services.core.queue import CLASSIFY_IMAGE, send
+from services.core.queue import CLASSIFY_IMAGE, DETECT_QUEUE, send
 from services.core.registry import Registry
 from services.core.worker_runtime import WorkerContext
 
@@ -98,6 +98,8 @@ class Detector:
             return
         await catalog.set_image_status(image_id, ImageStatus.classifying)
         await asyncio.to_thread(send, self.celery, CLASSIFY_IMAGE, image_id)
+        metrics.PHOTOS_PROCESSED.labels(DETECT_QUEUE).inc()
+        metrics.FACES_PROCESSED.labels(DETECT_QUEUE).inc(len(records))
         log.info("image %s: %d face(s) found", image_id, len(records))
 
     async def prepare_face(self, face_id: str) -> None:

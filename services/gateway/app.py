@@ -14,9 +14,11 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from services import __version__
+from services.core.metrics import METRICS_PATH
 from services.core.queue import make_celery
 from services.core.settings import Settings, get_settings
 from services.core.stores import Stores
@@ -39,6 +41,7 @@ from services.gateway.routes import (
     image_edits,
     images,
     jobs,
+    metrics,
     model_status,
     people,
     people_duplicates,
@@ -60,7 +63,7 @@ PUBLIC_WEB_PREFIXES = ("/css/", "/js/")
 OTHER_POLICIES = {"/openapi.json": Policy.signed_in, "/docs-assets": Policy.signed_in, "/": Policy.signed_in}
 # Fixed paths (/v1/faces/batch, /v1/people/duplicates) come before the routers whose /{id} would take them.
 ROUTERS = (images, image_edits, face_batch, faces, actions, review, people_duplicates, people, clusters, face_search,
-           downloads, health, jobs, model_status, admin, auth, users, tokens, audit_log)
+           downloads, health, jobs, model_status, admin, auth, users, tokens, audit_log, metrics)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -118,5 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_methods=["*"], allow_headers=["Authorization", "Content-Type", "X-CSRF-Token"])
     if "*" not in settings.trusted_host_list:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_host_list)
+    # Outermost: every answer is timed, refusals included, by route template (unmatched paths as "none").
+    Instrumentator(excluded_handlers=[METRICS_PATH]).add(metrics.observe_request).instrument(app)
     return app
 

@@ -14,6 +14,7 @@ from services.core.celery_app import app
 from services.core.domain import Job, JobState, new_id
 from services.core.learning import AUTO_TRAIN_CHECK, PREVIEW_KIND, PREVIEW_MODEL
 from services.core.queue import COLLECT_DATASET, SWITCH_NETWORK, TRAIN_MODEL
+from services.core.task_metrics import note_failed
 from services.core.worker_runtime import worker_context
 from services.trainer import autotrain
 from services.trainer.pipeline import DATASET_JOB, SWITCH_JOB, TRAIN_JOB, Trainer
@@ -47,6 +48,7 @@ def run_job_task(task: Task, job_id: str, kind: str, params: dict[str, Any] | No
         retries = task.request.retries
         if retries >= settings.task_max_retries:
             log.exception("%s job %s failed after %d retries", kind, job_id, retries)
+            note_failed(task)
             try:
                 ctx.run(ctx.stores.catalog.update_job(job_id, state=JobState.failed, progress=1.0,
                                                       message=f"{type(exc).__name__}: {exc}"[:500]))

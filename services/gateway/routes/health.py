@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from celery import Celery
 from fastapi import APIRouter, Request, Response
 
 from services import __version__
+from services.core.readiness import OK, store_checks, without_reasons
 from services.core.registry import read_beats
 from services.core.stores import Stores
 from services.gateway.deps import CeleryDep, SettingsDep, StoresDep
@@ -21,19 +21,6 @@ router = APIRouter(tags=["health"], dependencies=[allow(Policy.public)])
 
 def _scheme(url: str) -> str:
     return url.split(":", 1)[0]
-
-
-def _ping_broker(celery: Celery) -> None:
-    with celery.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=2)
-
-
-async def _check(name: str, check: object) -> tuple[str, str]:
-    try:
-        await asyncio.wait_for(check, timeout=5)  # type: ignore[arg-type]
-        return name, "ok"
-    except Exception as exc:
-        return name, f"failing: {type(exc).__name__}: {exc}"[:300]
 
 
 async def _workers(stores: Stores) -> list[WorkerHealth]:
@@ -59,14 +46,10 @@ async def healthz(request: Request, settings: SettingsDep, stores: StoresDep) ->
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}},
             summary="Every store and the broker answer")
 async def readyz(request: Request, response: Response, stores: StoresDep, celery: CeleryDep) -> Readiness:
-    checks = dict(await asyncio.gather(
-        _check("catalog", stores.catalog.ping()),
-        _check("blobs", asyncio.to_thread(stores.blobs.ping)),
-        _check("broker", asyncio.to_thread(_ping_broker, celery)),
-    ))
-    ready = all(v == "ok" for v in checks.values())
+    checks = await store_checks(stores.catalog, stores.blobs, celery)
+    ready = all(v == OK for v in checks.values())
     if principal_of(request) is None:  # the reasons name servers: only for those let in
-        checks = {name: "ok" if value == "ok" else "failing" for name, value in checks.items()}
+        checks = without_reasons(checks)
     if not ready:
         response.status_code = 503
     return Readiness(ready=ready, checks=checks)

@@ -1,4 +1,5 @@
-"""Who a request comes from: a session cookie, a personal API token, or an operator's admin key.
+"""Who a request comes from: a session cookie, a personal API token, an operator's admin key, or
+Prometheus with the metrics token (good for ``/metrics`` only).
 
 ``Authorization: Bearer`` (or ``X-Admin-Key``) wins over the cookie; a credential that is sent but not
 valid is refused outright rather than ignored, so a revoked token never falls back to a cookie.
@@ -14,6 +15,7 @@ from starlette.requests import HTTPConnection
 
 from services.core.access.accounts import Accounts
 from services.core.access.model import ROLE_SCOPES, Role, Scope, Session, expand
+from services.core.metrics import METRICS_PATH, is_metrics_token
 from services.core.settings import Settings
 
 SESSION_COOKIE = "facetag_session"
@@ -29,7 +31,7 @@ class BadCredential(Exception):
 @dataclass(frozen=True)
 class Principal:
     name: str  # shown in the audit trail
-    via: Literal["session", "token", "admin-key"]
+    via: Literal["session", "token", "admin-key", "metrics-token"]
     scopes: frozenset[Scope]
     user_id: str | None = None
     role: Role | None = None
@@ -63,6 +65,10 @@ async def identify(conn: HTTPConnection, accounts: Accounts, settings: Settings)
     if secret is not None:
         if _is_admin_key(secret, settings.admin_key_set):
             return Principal(name="admin-key", via="admin-key", scopes=frozenset(Scope))
+        if is_metrics_token(secret, settings.metrics_token):
+            if conn.url.path != METRICS_PATH:
+                raise BadCredential(f"The metrics token (FACETAG_METRICS_TOKEN) is only good for {METRICS_PATH}.")
+            return Principal(name="metrics", via="metrics-token", scopes=frozenset())
         found = await accounts.token_of(secret)
         if found is None:
             keys = "" if settings.admin_key_set else " (No admin keys are set on this server: FACETAG_ADMIN_KEYS.)"
