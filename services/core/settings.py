@@ -90,6 +90,18 @@ class Settings(BaseSettings):
     metrics_token: SecretStr = Field(SecretStr(""), description="Bearer token that may read /metrics (gateway and "
                                      "workers) besides admins; empty = admins only, and no worker's /metrics.")
 
+    # Webhooks, upload callbacks and MQTT (services/gateway/live_outputs/)
+    webhook_retry_delays: str = Field("10,30,120,600,3600", pattern=r"^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$",
+                                      description="Seconds before each retry of a failed webhook delivery, "
+                                      "comma-separated; after the last one it is given up (failed).")
+    webhook_timeout: float = Field(5.0, gt=0, le=60, description="Seconds a receiver has to answer a delivery.")
+    callback_allow_private: bool = Field(False, description="Let an upload's callback_url reach loopback, private "
+                                         "and link-local addresses (admins' webhooks always may).")
+    mqtt_url: SecretStr = Field(SecretStr(""), description="mqtt://user:password@host:1883 (mqtts:// for TLS) to "
+                                "publish live events to; empty = off.")
+    mqtt_topic_prefix: str = Field("facetag", pattern=r"^[^#+\s]+$", description="Events go to "
+                                   "PREFIX/events/KIND; PREFIX/status is online or offline (retained).")
+
     # Learning loop
     train_schedule: str = Field("", description="Cron expression for scheduled retraining; empty = off.")
     unknown_rejection: float = Field(0.99, ge=0.5, le=1.0, description="Share of strangers the trained threshold "
@@ -148,6 +160,10 @@ class Settings(BaseSettings):
         if self.host not in ("0.0.0.0", "::", ""):
             hosts.add(self.host)
         return sorted(hosts)
+
+    @property
+    def webhook_retry_delay_list(self) -> list[float]:
+        return [float(part) for part in self.webhook_retry_delays.split(",")]
 
 
 def _split(text: str) -> frozenset[str]:

@@ -1,0 +1,1 @@
+"""Live events leaving the gateway: webhooks, upload callbacks and MQTT."""

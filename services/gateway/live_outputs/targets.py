@@ -1,0 +1,62 @@
+"""Which URLs events may be sent to.
+
+Only http and https, with a host and without credentials in them. An upload's ``callback_url`` is chosen by any
+uploader, so it must not reach into the server's own network (SSRF): every address its host resolves to must be
+public, unless the operator allows private ones. Admins' webhooks may point anywhere (a receiver on the LAN is the
+usual case). The check is made when the URL is given and again before every attempt (a name can be re-pointed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+MAX_URL_LENGTH = 2048
+
+
+class RefusedTarget(ValueError):
+    """A URL events may not be sent to; the message says why."""
+
+
+def check_url(url: str, what: str) -> str:
+    """``url`` if it is an http(s) URL with a host and no credentials, else RefusedTarget."""
+    if len(url) > MAX_URL_LENGTH:
+        raise RefusedTarget(f"{what} is longer than {MAX_URL_LENGTH} characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises for a port that is not a number or out of range
+    except ValueError as exc:
+        raise RefusedTarget(f"{what} is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https"):
+        raise RefusedTarget(f"{what} must start with http:// or https://")
+    if not parts.hostname:
+        raise RefusedTarget(f"{what} has no host")
+    if parts.username is not None or parts.password is not None:
+        raise RefusedTarget(f"{what} must not carry credentials (user:password@); the deliveries are signed instead")
+    if port == 0:
+        raise RefusedTarget(f"{what} has port 0")
+    return url
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+async def check_public(url: str, what: str) -> None:
+    """RefusedTarget unless every address the URL's host resolves to is public (not loopback, private,
+    link-local, multicast or reserved), or when it does not resolve."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise RefusedTarget(f"{what}'s host {host!r} does not resolve ({exc.strerror or exc})") from None
+    private = sorted({str(info[4][0]) for info in found if not _public(str(info[4][0]))})
+    if private:
+        raise RefusedTarget(f"{what}'s host {host!r} is a loopback, private or link-local address "
+                            f"({', '.join(private)}); callbacks may only reach public addresses")
