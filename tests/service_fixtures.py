@@ -59,6 +59,8 @@ def base_env(data_dir: Path, **settings: str | int | float) -> dict[str, str]:
     env["FACETAG_ADMIN_KEYS"] = secrets.token_urlsafe(24)
     # Tests train when they say so; those about auto-training pass auto_train=True (issue 12, item 4).
     env["FACETAG_AUTO_TRAIN"] = "false"
+    # Workers started side by side would all ask for port 9100; tests that probe a worker pass metrics_port.
+    env["FACETAG_METRICS_PORT"] = "0"
     env.update({f"FACETAG_{k.upper()}": str(v) for k, v in settings.items()})
     return env
 
