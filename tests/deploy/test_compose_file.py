@@ -73,3 +73,12 @@ def test_nothing_listens_on_the_network_by_default_and_no_password_is_built_in(c
     assert "change-me" not in text and "MINIO_ROOT_PASSWORD:?" in text
     env = compose["services"]["gateway"]["environment"]
     assert {"FACETAG_PUBLIC_URL", "FACETAG_TRUSTED_HOSTS"} <= set(env)
+
+
+@pytest.mark.parametrize("worker", (*WORKERS, "trainer"))
+def test_workers_are_healthy_when_their_readyz_says_so(compose: dict[str, Any], worker: str) -> None:
+    service = compose["services"][worker]
+    port = service["environment"]["FACETAG_METRICS_PORT"]
+    check = " ".join(service["healthcheck"]["test"])
+    assert service["healthcheck"]["test"][0] == "CMD" and f"http://127.0.0.1:{port}/readyz" in check
+    assert service["expose"] == [port] and "FACETAG_METRICS_TOKEN" in service["environment"]
