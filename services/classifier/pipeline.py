@@ -13,8 +13,10 @@ from services.classifier.photo_naming import name_faces
 from services.core import metrics
 from services.core.catalog import FaceQuery
 from services.core.domain import ImageStatus, utcnow
+from services.core.events import Event, EventKind
 from services.core.image_codec import decode_png
 from services.core.queue import CLASSIFY_QUEUE
+from services.core.registry import version_number
 from services.core.worker_runtime import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -58,11 +60,26 @@ class Classifier:
                 named = name_faces(all_faces, usable, prediction.distances, prediction.label_ids,
                                    prediction.threshold, self.ctx.settings.min_face_quality, prediction.known_faces)
                 for name in named:
-                    await catalog.set_model_label(name.face.id, name.person_id, model.version, name.confidence,
-                                                  name.review)
+                    applied = await catalog.set_model_label(name.face.id, name.person_id, model.version,
+                                                            name.confidence, name.review)
+                    if applied and name.person_id is not None and name.person_id != name.face.person_id:
+                        self.ctx.events.publish(Event(
+                            kind=EventKind.face_named, image_id=image_id, face_id=name.face.id,
+                            person_id=name.person_id, model_version=version_number(model.version),
+                            data={"by": "model", "confidence": round(name.confidence, 4)}))
         metrics.FACES_PROCESSED.labels(CLASSIFY_QUEUE).inc(len(usable))
         if face_ids is None:
             await catalog.set_image_status(image_id, ImageStatus.done)
             metrics.PHOTOS_PROCESSED.labels(CLASSIFY_QUEUE).inc()
             metrics.UPLOAD_TO_DONE.observe((utcnow() - image.uploaded_at).total_seconds())
+            await self._announce_done(image_id)
         log.info("image %s: %d face(s) classified", image_id, len(faces))
+
+    async def _announce_done(self, image_id: str) -> None:
+        """photo.done, with the faces and the names on the photo now (people's and the model's)."""
+        catalog = self.ctx.stores.catalog
+        faces = await catalog.list_faces(FaceQuery(image_id=image_id))
+        people = [await catalog.get_person(pid) for pid in {f.person_id for f in faces if f.person_id}]
+        names = sorted(person.name for person in people if person is not None)
+        self.ctx.events.publish(Event(kind=EventKind.photo_done, image_id=image_id,
+                                      data={"faces": len(faces), "names": names}))

@@ -13,6 +13,8 @@ from celery import Task
 from services.core import metrics
 from services.core.domain import ImageStatus
 from services.core.errors import InvalidInput, NotFound
+from services.core.event_bus import EventBus
+from services.core.events import Event, EventKind
 from services.core.settings import Settings, get_settings
 from services.core.stores import Stores
 from services.core.task_metrics import note_failed, stage_and_name
@@ -28,6 +30,7 @@ class WorkerContext:
         self.settings = settings
         self.loop = asyncio.new_event_loop()
         self._stores: Stores | None = None
+        self.events = EventBus.for_settings(settings)  # connects on its first event
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a task's coroutine on this process's loop, with the stores open: they are opened here, before
@@ -90,6 +93,7 @@ def _give_up(ctx: WorkerContext, task: Task, image_id: str, reason: str, fail_im
 def _mark_failed(ctx: WorkerContext, image_id: str, reason: str) -> None:
     try:
         ctx.run(ctx.stores.catalog.set_image_status(image_id, ImageStatus.failed, reason))
+        ctx.events.publish(Event(kind=EventKind.photo_failed, image_id=image_id, data={"reason": reason}))
     except NotFound:
         log.info("image %s was deleted meanwhile", image_id)
     except Exception:  # the store is down: the reconciler will find the image and try again

@@ -12,6 +12,7 @@ from celery import Celery
 from services.core import blob_layout, metrics
 from services.core.domain import Box, FaceRecord, ImageStatus, Point
 from services.core.errors import NotFound
+from services.core.events import Event, EventKind
 from services.core.faces.analyzer import FaceFinder, FoundFace
 from services.core.faces.decode import DecodedImage, decode_image
 from services.core.image_codec import encode_png, encode_thumbnail
@@ -98,6 +99,7 @@ class Detector:
             return
         await catalog.set_image_status(image_id, ImageStatus.classifying)
         await asyncio.to_thread(send, self.celery, CLASSIFY_IMAGE, image_id)
+        self.ctx.events.publish(Event(kind=EventKind.photo_detected, image_id=image_id, data={"faces": len(records)}))
         metrics.PHOTOS_PROCESSED.labels(DETECT_QUEUE).inc()
         metrics.FACES_PROCESSED.labels(DETECT_QUEUE).inc(len(records))
         log.info("image %s: %d face(s) found", image_id, len(records))

@@ -18,6 +18,8 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from services import __version__
+from services.core.event_bus import EventBus
+from services.core.event_hub import EventHub
 from services.core.metrics import METRICS_PATH
 from services.core.queue import make_celery
 from services.core.settings import Settings, get_settings
@@ -34,6 +36,7 @@ from services.gateway.routes import (
     auth,
     clusters,
     downloads,
+    events,
     face_batch,
     face_search,
     faces,
@@ -63,7 +66,8 @@ PUBLIC_WEB_PREFIXES = ("/css/", "/js/")
 OTHER_POLICIES = {"/openapi.json": Policy.signed_in, "/docs-assets": Policy.signed_in, "/": Policy.signed_in}
 # Fixed paths (/v1/faces/batch, /v1/people/duplicates) come before the routers whose /{id} would take them.
 ROUTERS = (images, image_edits, face_batch, faces, actions, review, people_duplicates, people, clusters, face_search,
-           downloads, health, jobs, model_status, admin, auth, users, tokens, audit_log, metrics)
+           downloads, health, jobs, model_status, admin, auth, users, tokens, audit_log, metrics,
+           events)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -75,8 +79,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.stores = await Stores.open(settings)
         app.state.celery = make_celery(settings)
         app.state.outbox = Outbox(app.state.celery)
+        app.state.event_bus = EventBus.for_settings(settings)
+        app.state.event_hub = EventHub(app.state.event_bus.transport)
         background = [asyncio.create_task(run_reconciler(app.state.stores, app.state.celery, settings)),
-                      asyncio.create_task(app.state.outbox.run())]
+                      asyncio.create_task(app.state.outbox.run()),
+                      asyncio.create_task(app.state.event_hub.run())]
         log.info("gateway ready: catalog %s, blobs %s, broker %s", settings.catalog_url.split("@")[-1],
                  settings.blob_url.split("@")[-1], "embedded" if settings.embedded_broker else "redis")
         try:
@@ -86,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            app.state.event_bus.close()
             await app.state.stores.close()
 
     app = FastAPI(

@@ -12,6 +12,7 @@ from services.core.catalog import FaceQuery
 from services.core.domain import Action, FaceLabelState, FaceRecord, LabelSource, Person, new_id
 from services.core.errors import Conflict, NotFound
 from services.core.stores import Stores
+from services.gateway.live_events import corrections
 from services.gateway.security.audit import audit
 from services.gateway.security.policy import principal_of
 
@@ -92,18 +93,29 @@ class ActionRecorder:
 
     async def save(self) -> ActionOut:
         catalog = self.stores.catalog
-        limit = asyncio.Semaphore(READ_CONCURRENCY)
-
-        async def after(face_id: str) -> FaceRecord | None:
-            async with limit:
-                return await catalog.get_face(face_id)
-
-        found = await asyncio.gather(*(after(s.id) for s in self.action.faces))
-        self.action.faces_after = [face.label_state() for face in found if face is not None]
+        found = await current_faces(self.stores, self.action.faces)
+        self.action.faces_after = [face.label_state() for face in found]
         await catalog.add_action(self.action)
+        corrections(self.request, self.action.kind, self.action.faces, found, _people_of(self.action))
         await audit(self.request, self.action.kind, "action", self.action.id,
                     after={"summary": self.action.summary, "faces": len(self.action.faces)})
         return action_out(self.action)
+
+
+async def current_faces(stores: Stores, states: list[FaceLabelState]) -> list[FaceRecord]:
+    """These faces as stored now (those deleted meanwhile left out)."""
+    limit = asyncio.Semaphore(READ_CONCURRENCY)
+
+    async def now(face_id: str) -> FaceRecord | None:
+        async with limit:
+            return await stores.catalog.get_face(face_id)
+
+    return [face for face in await asyncio.gather(*(now(s.id) for s in states)) if face is not None]
+
+
+def _people_of(action: Action) -> set[str]:
+    """The people an action created, deleted or changed."""
+    return {*action.created_people, *(p.id for p in [*action.deleted_people, *action.people_before])}
 
 
 async def _add_back(stores: Stores, faces: list[FaceRecord]) -> int:
@@ -143,6 +155,8 @@ async def undo(request: Request, stores: Stores, action: Action) -> UndoResult:
                 await catalog.delete_person(person_id):
             removed += 1
     await catalog.mark_action_undone(action.id)
+    corrections(request, "action.undo", list(now.values()), await current_faces(stores, action.faces),
+                _people_of(action))
     undone = await catalog.get_action(action.id) or action
     await audit(request, "action.undo", "action", action.id,
                 after={"kind": action.kind, "faces_restored": restored, "people_restored":

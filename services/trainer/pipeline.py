@@ -27,6 +27,7 @@ from services.core.access.model import AuditEntry
 from services.core.catalog import FaceQuery
 from services.core.domain import Job, JobState, new_id, utcnow
 from services.core.errors import FacetagError, InvalidInput, NotFound
+from services.core.events import Event, EventKind
 from services.core.faces.analyzer import Descriptors
 from services.core.faces.detectors import detector_label
 from services.core.faces.networks import DescriptorNetwork, prepare_backbone
@@ -253,6 +254,8 @@ class Trainer:
             actor="trainer", action="model.publish", target_kind="model", target_id=version,
             before={"version": before.version if before else None}, after={"version": version, "reason": reason}))
         await asyncio.to_thread(reg.announce, self.ctx.settings, version)
+        self.ctx.events.publish(Event(kind=EventKind.model_published, model_version=reg.version_number(version),
+                                      data={"version": version, "reason": reason}))
         try:
             await asyncio.to_thread(send, self.celery, RETAG_FACES, version)
         except Exception as exc:

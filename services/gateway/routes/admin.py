@@ -14,6 +14,7 @@ from services.core import learning
 from services.core import registry as reg
 from services.core.domain import Job, JobState, new_id
 from services.core.errors import Conflict, NotFound
+from services.core.events import Event, EventKind
 from services.core.library_network import configured
 from services.core.queue import (
     COLLECT_DATASET,
@@ -28,6 +29,7 @@ from services.gateway.deps import CeleryDep, SettingsDep, StoresDep
 from services.gateway.disposition import content_disposition
 from services.gateway.inputs import Instant, Integer, ModelVersion, StrictBody
 from services.gateway.job_start import start_job
+from services.gateway.live_events import publish
 from services.gateway.responses import ZIP, errors
 from services.gateway.security.audit import audit
 from services.gateway.security.policy import Policy, allow
@@ -207,6 +209,8 @@ async def _serve(request: Request, stores: StoresDep, settings: SettingsDep, cel
     await audit(request, "model.publish", "model", version, before={"version": before.version if before else None},
                 after={"version": version, "reason": reason})
     await asyncio.to_thread(reg.announce, settings, version)
+    publish(request, Event(kind=EventKind.model_published, model_version=reg.version_number(version),
+                           data={"version": version, "reason": reason}))
     try:
         await asyncio.to_thread(send, celery, RETAG_FACES, version)
     except Exception as exc:

@@ -13,6 +13,7 @@ from services.core.errors import Conflict, NotFound
 from services.core.queue import CLASSIFY_IMAGE
 from services.gateway.correction_schemas import FaceCorrectionOut, FaceNotIn
 from services.gateway.deps import OutboxDep, StoresDep
+from services.gateway.live_events import face_named
 from services.gateway.people_schemas import FaceLabelIn
 from services.gateway.presenters import PeopleCache, face_out
 from services.gateway.responses import errors
@@ -60,6 +61,7 @@ async def label_face(face_id: str, body: FaceLabelIn, stores: StoresDep, request
     else:
         person_id = await resolve_person(catalog, body.person_id, body.name)
     labelled = await catalog.set_person_label(face.id, person_id, by=actor_of(request), via=LabelVia.editor)
+    face_named(request, labelled, "face.name")
     people = PeopleCache(catalog)
     await audit(request, "face.name", "face", face.id,
                 before={"person_id": face.person_id, "name": await people.name(face.person_id),

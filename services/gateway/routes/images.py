@@ -11,11 +11,13 @@ from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from services.core import blob_layout
 from services.core.domain import ImageQuery, ImageRecord, ImageStatus, new_id
 from services.core.errors import NotFound
+from services.core.events import Event, EventKind
 from services.core.faces.decode import inspect_image
 from services.core.queue import DETECT_IMAGE
 from services.gateway.deps import OutboxDep, SettingsDep, StoresDep
 from services.gateway.errors import ApiError
 from services.gateway.inputs import Instant, Offset, QueryFlag
+from services.gateway.live_events import publish
 from services.gateway.presenters import PeopleCache, image_out
 from services.gateway.responses import error, errors
 from services.gateway.schemas import ImageOut, ImagePage
@@ -76,6 +78,7 @@ async def upload_image(
         response.status_code = 200
         return await image_out(stored, stores.catalog)
     await outbox.send(DETECT_IMAGE, stored.id)  # the broker down: the photo is safe, its task sent when it is back
+    publish(request, Event(kind=EventKind.photo_queued, image_id=stored.id, data={"filename": stored.filename}))
     response.headers["Location"] = f"/v1/images/{stored.id}"
     await audit(request, "image.upload", "image", stored.id, after={"filename": stored.filename})
     return await image_out(stored, stores.catalog)

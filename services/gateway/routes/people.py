@@ -24,6 +24,7 @@ from services.gateway.deps import CeleryDep, SettingsDep, StoresDep
 from services.gateway.disposition import content_disposition
 from services.gateway.inputs import Offset, QueryFlag
 from services.gateway.job_start import start_job
+from services.gateway.live_events import person_changed
 from services.gateway.people_schemas import FacePage, PersonChangeIn, PersonIn, PersonMergeIn, PersonOut
 from services.gateway.presenters import PeopleCache, face_out
 from services.gateway.responses import ZIP, errors
@@ -108,6 +109,7 @@ async def list_people(
 async def create_person(body: PersonIn, stores: StoresDep, response: Response, request: Request) -> PersonOut:
     person = await stores.catalog.create_person(body.name)
     await audit(request, "person.create", "person", person.id, after={"name": person.name})
+    person_changed(request, person.id, "person.create")
     response.headers["Location"] = f"/v1/people/{person.id}"
     return person_out(PersonSummary(**person.model_dump()))
 
@@ -125,10 +127,12 @@ async def change_person(person_id: str, body: PersonChangeIn, stores: StoresDep,
         await stores.catalog.rename_person(person_id, body.name)
         await audit(request, "person.rename", "person", person_id, before={"name": person.name},
                     after={"name": body.name})
+        person_changed(request, person_id, "person.rename")
     if body.never_tag is not None and body.never_tag != person.never_tag:
         await stores.catalog.set_never_tag(person_id, body.never_tag)
         await audit(request, "person.never_tag", "person", person_id, before={"never_tag": person.never_tag},
                     after={"never_tag": body.never_tag})
+        person_changed(request, person_id, "person.never_tag")
     changes = body.model_dump(include=DETAIL_FIELDS & body.model_fields_set)
     if "cover_face_id" in changes:
         await _check_cover(stores.catalog, person_id, changes["cover_face_id"])
@@ -140,6 +144,7 @@ async def change_person(person_id: str, body: PersonChangeIn, stores: StoresDep,
             await stores.catalog.set_person_details(person_id, after)
             await audit(request, "person.details", "person", person_id, before=before.model_dump(mode="json"),
                         after=after.model_dump(mode="json"))
+            person_changed(request, person_id, "person.details")
     return person_out(await summary_of(stores.catalog, person_id))
 
 
