@@ -105,12 +105,26 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
 
 @pytest.fixture(scope="module")
 def own_servers() -> Iterator[dict[str, servers.RunningServer]]:
-    """Redis (writing every command to its append-only file, as a production Redis should), FerretDB and
-    MinIO for one module alone, for tests that crash and restart them (``crash``, ``start_again``)."""
+    """A durable Redis, FerretDB and MinIO for one module alone, for tests that crash and restart them
+    (``crash``, ``start_again``)."""
     started: dict[str, servers.RunningServer] = {}
     try:
-        started["redis"] = servers.start_redis(_binary("redis-server"),
-                                               ["--appendonly", "yes", "--appendfsync", "always"])
+def _durable_redis() -> servers.RunningServer:
+    """A Redis writing every command to its append-only file, as a production Redis should."""
+    return servers.start_redis(_binary("redis-server"), ["--appendonly", "yes", "--appendfsync", "always"])
+
+
+@pytest.fixture
+def crashable_redis() -> Iterator[servers.RunningServer]:
+    """A durable Redis for one test alone, to crash and start again."""
+    server = _durable_redis()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+        started["redis"] = _durable_redis()
         started["mongo"] = servers.start_ferretdb(_binary("ferretdb"))
         started["minio"] = servers.start_minio(_binary("minio"))
         yield started

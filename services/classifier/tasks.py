@@ -21,7 +21,7 @@ from services.core.errors import NotFound
 from services.core.faces.analyzer import Descriptors
 from services.core.library_network import descriptor_of
 from services.core.queue import CLASSIFY_IMAGE, CLASSIFY_QUEUE, RETAG_FACES, send
-from services.core.worker_runtime import run_image_task, worker_context
+from services.core.worker_runtime import retry_later, run_image_task, worker_context
 
 log = logging.getLogger(__name__)
 RETAG_CHUNK = 100
@@ -172,4 +172,4 @@ def retag_faces(self: Task, version: str, face_ids: list[str] | None = None, swe
             return
         delay = ctx.settings.task_retry_backoff * 2**retries
         log.warning("re-tagging with %s: %s: %s; retry in %.0fs", version, type(exc).__name__, exc, delay)
-        raise self.retry(exc=exc, countdown=delay) from exc
+        raise retry_later(self, exc, delay) from exc

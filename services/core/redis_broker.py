@@ -17,11 +17,14 @@ import time
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
 
 TRANSPORT = f"{__name__}:Transport"
 SWEEP_SECONDS = 2  # how often a consumer looks for expired leases
+FIRST_LEASE_PATIENCE = 120.0  # seconds a taken message waits for Redis to come back and record its lease
 
 
 def transport_options(visibility_timeout: int) -> dict[str, object]:
@@ -42,10 +45,31 @@ class QoS(kombu_redis.QoS):
         self.closing = threading.Event()
 
     def append(self, message: Any, delivery_tag: Any) -> None:
-        super().append(message, delivery_tag)
+        self._record_lease(message, delivery_tag)
         if self._renewer is None:  # only consumers hold messages; a publisher never starts it
             self._renewer = threading.Thread(target=self._renew_loop, name="broker-leases", daemon=True)
             self._renewer.start()
+
+    def _record_lease(self, message: Any, delivery_tag: Any) -> None:
+        """Write the message's lease, waiting for Redis if it just went away.
+
+        BRPOP has already taken the message off its list, so until the lease is written Redis holds it
+        nowhere: kombu would drop it if Redis died in between. Redis keeps its append-only file, so
+        once it is back the write succeeds and the message is safe again.
+        """
+        deadline = time.monotonic() + FIRST_LEASE_PATIENCE
+        pause = 0.1
+        while True:
+            try:
+                super().append(message, delivery_tag)
+                return
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                if time.monotonic() > deadline or self.closing.is_set():
+                    raise
+                if pause == 0.1:
+                    log.warning("Redis went away while a message was taken (%s); waiting to record its lease", exc)
+                time.sleep(pause)
+                pause = min(1.0, pause * 2)
 
     def _held(self) -> list[Any]:
         while True:

@@ -9,6 +9,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from celery import Task
+from celery.exceptions import Reject
 
 from services.core import metrics
 from services.core.domain import ImageStatus
@@ -78,7 +79,22 @@ def run_image_task(
         delay = settings.task_retry_backoff * 2**retries
         log.warning("image %s: %s: %s; retry %d of %d in %.0fs", image_id, type(exc).__name__, exc,
                     retries + 1, settings.task_max_retries, delay)
-        raise task.retry(exc=exc, countdown=delay) from exc
+        raise retry_later(task, exc, delay) from exc
+
+
+def retry_later(task: Task, exc: Exception, countdown: float, **options: Any) -> Exception:
+    """The exception that retries ``task`` in ``countdown`` seconds (raise it from the failing task).
+
+    Celery sends the retry as a new message; if the broker refuses it (it is down: often the very reason
+    the task failed, e.g. when the hand-off to the next stage could not be sent), Celery rejects the
+    message it holds *without* requeueing it, and the photo would wait for the reconciler. Here the
+    message goes back to the queue instead (or, while the broker is still down, its lease runs out).
+    """
+    try:
+        return task.retry(exc=exc, countdown=countdown, **options)
+    except Reject as refused:
+        log.warning("could not queue the retry (%s); handing the message back to the queue", refused.reason)
+        return Reject(refused.reason, requeue=True)
 
 
 def _give_up(ctx: WorkerContext, task: Task, image_id: str, reason: str, fail_image: bool) -> None:

@@ -8,7 +8,7 @@ from celery import Task
 
 from services.core.celery_app import app
 from services.core.queue import DETECT_IMAGE, PREPARE_FACE, REDETECT_LIBRARY, REDETECT_WATCH
-from services.core.worker_runtime import run_image_task, worker_context
+from services.core.worker_runtime import retry_later, run_image_task, worker_context
 from services.detector import redetect
 from services.detector.pipeline import Detector
 
@@ -39,7 +39,7 @@ def redetect_library(self: Task, job_id: str, params: dict[str, object] | None =
     try:
         ctx.run(redetect.plan(ctx, app, job_id))
     except Exception as exc:  # a store outage: try again, the plan resumes
-        raise self.retry(exc=exc, countdown=ctx.settings.task_retry_backoff) from exc
+        raise retry_later(self, exc, ctx.settings.task_retry_backoff) from exc
 
 
 @app.task(name=REDETECT_WATCH, bind=True, max_retries=None)
@@ -48,6 +48,6 @@ def redetect_watch(self: Task, job_id: str) -> None:
     try:
         going = ctx.run(redetect.watch(ctx, job_id))
     except Exception as exc:
-        raise self.retry(exc=exc, countdown=ctx.settings.task_retry_backoff) from exc
+        raise retry_later(self, exc, ctx.settings.task_retry_backoff) from exc
     if going:
         app.send_task(REDETECT_WATCH, args=[job_id], countdown=redetect.WATCH_SECONDS)

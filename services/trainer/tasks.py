@@ -15,7 +15,7 @@ from services.core.domain import Job, JobState, new_id
 from services.core.learning import AUTO_TRAIN_CHECK, PREVIEW_KIND, PREVIEW_MODEL
 from services.core.queue import COLLECT_DATASET, SWITCH_NETWORK, TRAIN_MODEL
 from services.core.task_metrics import note_failed
-from services.core.worker_runtime import worker_context
+from services.core.worker_runtime import retry_later, worker_context
 from services.trainer import autotrain
 from services.trainer.pipeline import DATASET_JOB, SWITCH_JOB, TRAIN_JOB, Trainer
 
@@ -58,7 +58,7 @@ def run_job_task(task: Task, job_id: str, kind: str, params: dict[str, Any] | No
         delay = settings.task_retry_backoff * 2**retries
         log.warning("%s job %s: %s: %s; retry %d of %d in %.0fs", kind, job_id, type(exc).__name__, exc,
                     retries + 1, settings.task_max_retries, delay)
-        raise task.retry(exc=exc, countdown=delay, args=[job_id, params]) from exc
+        raise retry_later(task, exc, delay, args=[job_id, params]) from exc
 
 
 @app.task(name=TRAIN_MODEL, bind=True)

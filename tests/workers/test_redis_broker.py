@@ -1,19 +1,26 @@
 """The cluster broker on a real Redis: a message held by a worker that died comes back within seconds,
-and one held by a live worker, however long, is never handed out twice."""
+one held by a live worker, however long, is never handed out twice, and none is dropped when Redis
+dies at the wrong moment."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
-from celery import Celery
+from celery import Celery, Task
+from celery.exceptions import Reject
 from kombu.message import Message
 from kombu.simple import Empty, SimpleQueue
+from servers import RunningServer, free_port
 
 from services.core.queue import DETECT_QUEUE, make_celery, waiting_tasks
 from services.core.settings import Settings
+from services.core.worker_runtime import retry_later
 
 pytestmark = pytest.mark.servers
 LEASE = 1  # seconds; a live holder renews every fifth of it
@@ -87,3 +94,48 @@ def test_an_empty_queue_has_nothing_waiting(app: Celery) -> None:
     with app.connection_for_read() as conn:
         conn.SimpleQueue(DETECT_QUEUE).get(timeout=5).ack()
     assert waiting_tasks(app, DETECT_QUEUE) == 0
+
+
+def test_a_message_taken_as_redis_dies_is_leased_once_redis_is_back(crashable_redis: RunningServer,
+                                                                     tmp_path: Path) -> None:
+    app = make_celery(Settings(data_dir=tmp_path, broker_url=crashable_redis.url, visibility_timeout=LEASE))
+    _send(app, 1)
+    with app.connection_for_read() as taker:
+        channel = taker.default_channel
+        # What BRPOP does first: the message leaves its list. Redis dies before the lease is written.
+        raw = redis.Redis.from_url(crashable_redis.url).rpop(DETECT_QUEUE)
+        assert raw is not None
+        message = channel.Message(json.loads(raw), channel=channel)
+        crashable_redis.crash()
+        # The lease is written from a thread: the server restarts from this one, which must outlive it.
+        leased = threading.Thread(target=channel.qos.append, args=(message, message.delivery_tag))
+        leased.start()
+        time.sleep(1.5)
+        crashable_redis.start_again()
+        leased.join(10)
+        assert not leased.is_alive(), "the lease was not written once Redis was back"
+        channel.qos.closing.set()  # then the taker dies: the message must come back to someone else
+    with app.connection_for_read() as conn:
+        other = conn.SimpleQueue(DETECT_QUEUE)
+        again = _get_within(other, 15)
+        assert again.payload == message.payload
+        again.ack()
+        other.close()
+
+
+def test_a_retry_the_broker_refuses_hands_the_message_back(tmp_path: Path) -> None:
+    # The broker is down (nothing listens on its port), as when a photo's hand-off to the next stage failed.
+    app = make_celery(Settings(data_dir=tmp_path, broker_url=f"redis://127.0.0.1:{free_port()}/0"))
+
+    @app.task(bind=True, name="facetag.test_retry")
+    def flaky(self: Task) -> None:
+        raise retry_later(self, ConnectionError("broker down"), 1.0)
+
+    flaky.push_request(id="t1", retries=0, called_directly=False, delivery_info={})
+    try:
+        with pytest.raises(Reject) as refused:
+            flaky.run()
+    finally:
+        flaky.pop_request()
+    # Celery's own answer would be requeue=False: the message acknowledged, the photo stranded.
+    assert refused.value.requeue is True
