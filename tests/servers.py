@@ -1,4 +1,4 @@
-"""Start and stop the real servers the integration tests use: Redis, FerretDB (MongoDB protocol), MinIO.
+"""Start and stop the real servers the integration tests use: Redis, FerretDB (MongoDB protocol), MinIO, Mosquitto.
 
 Each server runs on a free loopback port with its data in a fresh temporary folder, logs to a file in
 that folder, and is stopped (terminate, then kill) and its folder removed by ``RunningServer.stop``.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import getpass
 import os
 import shlex
 import shutil
@@ -32,6 +33,8 @@ MINIO_ACCESS_KEY = "facetag"
 MINIO_SECRET_KEY = "facetag-test-secret"  # MinIO wants at least 8 characters
 MINIO_BUCKET = "facetag-test"
 MONGO_DATABASE = "facetag_test"
+MQTT_USER = "facetag"
+MQTT_PASSWORD = "facetag-test-mqtt-password"
 
 LOG_TAIL_LINES = 40
 
@@ -47,7 +50,8 @@ def find_binary(name: str) -> Path | None:
     cached = server_cache_bin() / name
     if cached.is_file() and os.access(cached, os.X_OK):
         return cached
-    found = shutil.which(name)
+    # /usr/sbin too: Debian puts mosquitto there, and it is not on a normal user's PATH.
+    found = shutil.which(name, path=f"{os.environ.get('PATH', os.defpath)}{os.pathsep}/usr/sbin")
     return Path(found) if found else None
 
 
@@ -213,6 +217,38 @@ def start_redis(binary: Path, extra_args: Sequence[str] = (), timeout: float = 2
 
     server = _launch("redis", command, probe, "PING", timeout)
     server.url = f"redis://127.0.0.1:{server.port}/0"
+    return server
+
+
+def start_mosquitto(binary: Path, timeout: float = 20.0) -> RunningServer:
+    """Mosquitto on loopback that lets in only ``MQTT_USER`` with ``MQTT_PASSWORD`` (a password file made with
+    mosquitto_passwd, so tests also prove credentials work); ready when it accepts a TCP connection."""
+    passwd_tool = find_binary("mosquitto_passwd")
+    if passwd_tool is None:
+        raise ServerStartError("mosquitto_passwd not found (Debian package mosquitto); run scripts/install-servers")
+
+    def command(workdir: Path, port: int) -> list[str]:
+        passwords = workdir / "passwd"
+        subprocess.run([str(passwd_tool), "-b", "-c", str(passwords), MQTT_USER, MQTT_PASSWORD], check=True,
+                       capture_output=True)
+        config = workdir / "mosquitto.conf"
+        config.write_text(
+            f"listener {port} 127.0.0.1\n"
+            "allow_anonymous false\n"
+            f"password_file {passwords}\n"
+            "persistence false\n"
+            "log_dest stdout\n"
+            # Started as root it would switch to the mosquitto user, who cannot read this private folder.
+            f"user {getpass.getuser()}\n"
+        )
+        return [str(binary), "-c", str(config)]
+
+    def probe(server: RunningServer) -> bool:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=2):
+            return True
+
+    server = _launch("mosquitto", command, probe, "TCP connect", timeout)
+    server.url = f"mqtt://{MQTT_USER}:{MQTT_PASSWORD}@127.0.0.1:{server.port}"
     return server
 
 

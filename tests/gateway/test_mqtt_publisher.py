@@ -1,0 +1,132 @@
+"""Live events published to a real Mosquitto (started by tests/servers.py with a password file): each event on
+PREFIX/events/KIND, once however many gateways see it, and a retained online/offline status."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from services.core.events import Event, EventKind
+from services.core.webhooks import WebhookStore, open_webhook_store
+from services.gateway.live_outputs.mqtt_publisher import BrokerAddress, MqttPublisher
+
+PREFIX = "facetag-test"
+
+
+class Listener:
+    """A subscriber on the broker: every message it gets, as (topic, payload, retained)."""
+
+    def __init__(self, address: BrokerAddress, topic: str) -> None:
+        self.messages: queue.Queue[tuple[str, str, bool]] = queue.Queue()
+        self.connected: queue.Queue[Any] = queue.Queue()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
+        self.client.username_pw_set(address.username, address.password)
+        self.client.on_connect = lambda client, _u, _f, reason, _p: (
+            self.connected.put(reason), None if reason.is_failure else client.subscribe(topic, qos=1))
+        self.client.on_message = lambda _c, _u, message: self.messages.put(
+            (message.topic, message.payload.decode(), bool(message.retain)))
+        self.client.connect(address.host, address.port)
+        self.client.loop_start()
+
+    def next(self, timeout: float = 10.0) -> tuple[str, str, bool]:
+        return self.messages.get(timeout=timeout)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def address(mqtt_url: str) -> BrokerAddress:
+    return BrokerAddress.parse(mqtt_url)
+
+
+@pytest.fixture
+def listener(address: BrokerAddress) -> Iterator[Listener]:
+    made = Listener(address, f"{PREFIX}/#")
+    assert not made.connected.get(timeout=10).is_failure
+    yield made
+    made.close()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[WebhookStore]:
+    opened = open_webhook_store(f"sqlite:///{tmp_path / 'facetag.db'}")
+    await opened.connect()
+    yield opened
+    await opened.close()
+
+
+def _skip_status(listener: Listener) -> tuple[str, str, bool]:
+    while True:
+        message = listener.next()
+        if message[0] != f"{PREFIX}/status":
+            return message
+
+
+async def test_events_arrive_once_with_an_online_then_offline_status(address: BrokerAddress, store: WebhookStore,
+                                                                      listener: Listener) -> None:
+    gateways = [MqttPublisher(address, PREFIX, store) for _ in range(2)]
+    for gateway in gateways:
+        gateway.start()
+    assert await asyncio.to_thread(listener.next) == (f"{PREFIX}/status", "online", False)
+    event = Event(kind=EventKind.photo_done, image_id="img1", data={"faces": 1, "names": ["Ada"]})
+    await asyncio.gather(*(gateway.handle(event) for gateway in gateways))
+    topic, payload, retained = await asyncio.to_thread(_skip_status, listener)
+    assert (topic, retained) == (f"{PREFIX}/events/photo.done", False)
+    assert Event.model_validate_json(payload) == event
+    await asyncio.sleep(0.5)
+    rest = [listener.messages.get_nowait() for _ in range(listener.messages.qsize())]
+    assert [m for m in rest if m[0] != f"{PREFIX}/status"] == []  # two gateways, one message
+    for gateway in gateways:
+        await asyncio.to_thread(gateway.stop)
+    statuses = [await asyncio.to_thread(listener.next) for _ in gateways]
+    assert statuses == [(f"{PREFIX}/status", "offline", False)] * 2
+
+
+async def test_a_new_subscriber_reads_the_retained_status(address: BrokerAddress, store: WebhookStore) -> None:
+    gateway = MqttPublisher(address, PREFIX, store)
+    gateway.start()
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # the status is published once connected
+            late = Listener(address, f"{PREFIX}/status")
+            try:
+                topic, payload, retained = await asyncio.to_thread(late.next, 2.0)
+            except queue.Empty:
+                assert time.monotonic() < deadline, "no retained status"
+                continue
+            finally:
+                late.close()
+            if payload == "online":
+                break
+        assert (topic, retained) == (f"{PREFIX}/status", True)
+    finally:
+        await asyncio.to_thread(gateway.stop)
+
+
+def test_the_broker_refuses_a_wrong_password(address: BrokerAddress) -> None:
+    wrong = BrokerAddress(address.host, address.port, False, address.username, "not the password")
+    intruder = Listener(wrong, "#")
+    try:
+        assert intruder.connected.get(timeout=10).is_failure
+    finally:
+        intruder.close()
+
+
+def test_broker_urls_are_read_and_shown_without_the_password() -> None:
+    parsed = BrokerAddress.parse("mqtt://ha%40home:p%3Ass@broker.lan")
+    assert (parsed.host, parsed.port, parsed.username, parsed.password) == ("broker.lan", 1883, "ha@home", "p:ss")
+    assert "p:ss" not in str(parsed) and "p%3Ass" not in str(parsed)
+    assert BrokerAddress.parse("mqtts://broker.lan").port == 8883
+    for bad in ("http://broker.lan", "mqtt://", "mqtt://broker.lan:notaport"):
+        with pytest.raises(ValueError, match="FACETAG_MQTT_URL"):
+            BrokerAddress.parse(bad)
