@@ -29,7 +29,7 @@ def run_worker(kind: str) -> int:
     # Probes answer from the start: alive while models load, ready once Celery consumes.
     health = WorkerHealth(get_settings(), app, getattr(module, "ready_check", None))
     health.follow_celery()
-    task_metrics.connect()
+    task_metrics.connect(queue)
     serve_health(health)
     # Load models before taking tasks: a missing model or an unavailable GPU fails here, at start.
     warm_up = getattr(module, "warm_up", None)

@@ -16,9 +16,10 @@ from celery import Task
 from celery.signals import task_postrun, task_prerun
 
 from services.core import metrics
-from services.core.queue import ROUTES
+from services.core.queue import CLASSIFY_QUEUE, DETECT_QUEUE, ROUTES
 
 PREFIX = "facetag."
+PHOTO_STAGES = (DETECT_QUEUE, CLASSIFY_QUEUE)
 RETRIED_STATES = frozenset({"RETRY", "REJECTED"})  # REJECTED: handed back to the queue (retry_later)
 
 
@@ -94,7 +95,20 @@ def _postrun(task_id: str | None = None, state: str | None = None, **_: Any) -> 
         metrics.TASKS_FAILED.labels(*labels).inc()
 
 
-def connect() -> None:
-    """Count this worker's tasks (call once, before the worker takes tasks)."""
+def connect(queue: str) -> None:
+    """Count this worker's tasks (call once, before the worker takes tasks from ``queue``).
+
+    Its series start at 0, so a dashboard shows no failures as 0 rather than as no data, and rate()
+    sees the first one."""
     task_prerun.connect(_prerun, weak=False)
     task_postrun.connect(_postrun, weak=False)
+    for task_name, routed in ROUTES.items():
+        if routed == queue:
+            labels = stage_and_name(task_name)
+            for counter in (metrics.TASKS_STARTED, metrics.TASKS_SUCCEEDED, metrics.TASKS_FAILED,
+                            metrics.TASKS_RETRIED):
+                counter.labels(*labels)
+            metrics.TASK_DURATION.labels(*labels)
+    if queue in PHOTO_STAGES:
+        for per_stage in (metrics.PHOTOS_PROCESSED, metrics.PHOTOS_FAILED, metrics.FACES_PROCESSED):
+            per_stage.labels(queue)

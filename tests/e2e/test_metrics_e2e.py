@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ from prometheus_client.samples import Sample
 from service_fixtures import Service, run_embedded
 
 pytestmark = pytest.mark.e2e
+DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "facetag.json"
 TOKEN = secrets.token_urlsafe(24)
 
 
@@ -98,3 +101,16 @@ def test_http_durations_are_by_route_template(served: tuple[Service, str]) -> No
     handlers = {s.labels["handler"] for s in samples if s.name == "facetag_http_request_duration_seconds_count"}
     assert "/v1/images/{image_id}" in handlers
     assert not any(image_id in handler for handler in handlers)
+
+
+def test_the_grafana_dashboard_queries_only_metrics_the_service_serves(served: tuple[Service, str]) -> None:
+    service, _ = served
+    served_names = {s.name for s in settled(service)}
+    dashboard = json.loads(DASHBOARD.read_text())
+    queries = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    queried = {name for expr in queries for name in re.findall(r"\bfacetag_[a-z0-9_]+", expr)}
+    assert queried - served_names == set()
+    # What an operator looks for: queues, rates and failures, latencies, statuses, models, HTTP by route.
+    assert {"facetag_queue_depth", "facetag_tasks_failed_total", "facetag_task_duration_seconds_bucket",
+            "facetag_upload_to_done_seconds_bucket", "facetag_images", "facetag_classifier_model_info",
+            "facetag_http_request_duration_seconds_bucket"} <= queried
