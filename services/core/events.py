@@ -23,6 +23,7 @@ class EventKind(StrEnum):
     face_named = "face.named"  # a face's name changed, by a person or a model
     person_changed = "person.changed"  # a person was created, renamed, merged, hidden or deleted
     model_published = "model.published"  # a new model version is live
+    job_changed = "job.changed"  # a background job (training, preview, ...) moved on: ``data`` has job_id, state
 
 
 class Event(BaseModel):

@@ -49,6 +49,12 @@ class WorkerContext:
             self._stores = self.loop.run_until_complete(Stores.open(self.settings))
         return self._stores
 
+    async def update_job(self, job_id: str, **changes: Any) -> None:
+        """``catalog.update_job``, and a job.changed event saying so (state, progress, message)."""
+        await self.stores.catalog.update_job(job_id, **changes)
+        told = {k: v for k, v in changes.items() if k in ("state", "progress", "message")}
+        self.events.publish(Event(kind=EventKind.job_changed, data={"job_id": job_id, **told}))
+
 
 @cache
 def worker_context() -> WorkerContext:

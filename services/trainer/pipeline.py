@@ -100,8 +100,8 @@ class Trainer:
         return await catalog.create_job(Job(id=job_id or new_id(), kind=kind, params=params))
 
     async def _progress(self, job_id: str, progress: float, message: str) -> None:
-        await self.ctx.stores.catalog.update_job(job_id, state=JobState.running, progress=round(progress, 3),
-                                                 message=message)
+        await self.ctx.update_job(job_id, state=JobState.running, progress=round(progress, 3),
+                                  message=message)
 
     # Training ------------------------------------------------------------------------------------
 
@@ -117,8 +117,8 @@ class Trainer:
         try:
             result = await self._train(job.id, request, started)
         except (NothingToLearn, InvalidInput) as exc:
-            await self.ctx.stores.catalog.update_job(job.id, state=JobState.failed, progress=1.0, message=str(exc),
-                                                     result=read_at)
+            await self.ctx.update_job(job.id, state=JobState.failed, progress=1.0, message=str(exc),
+                                      result=read_at)
             log.warning("training job %s: %s", job.id, exc)
             return {}
         result.update(read_at, seconds=round((utcnow() - started).total_seconds(), 2))
@@ -128,8 +128,8 @@ class Trainer:
             result["preview_job"] = preview_job_id(result["version"], result.get("current_version"))
             await self.preview(result["preview_job"], {"version": result["version"],
                                                        "against": result.get("current_version")})
-        await self.ctx.stores.catalog.update_job(job.id, state=JobState.done, progress=1.0,
-                                                 message=result["message"], result=result)
+        await self.ctx.update_job(job.id, state=JobState.done, progress=1.0,
+                                  message=result["message"], result=result)
         log.info("training job %s: %s (%.1fs)", job.id, result["message"], result["seconds"])
         return result
 
@@ -347,11 +347,11 @@ class Trainer:
             result = await model_preview.compute(self.ctx.stores.catalog, self.ctx.stores.blobs, version,
                                                  lambda p, m: self._progress(job.id, p, m))
         except (NotFound, InvalidInput, reg.ModelCorrupt) as exc:
-            await self.ctx.stores.catalog.update_job(job.id, state=JobState.failed, progress=1.0, message=str(exc))
+            await self.ctx.update_job(job.id, state=JobState.failed, progress=1.0, message=str(exc))
             log.warning("preview job %s: %s", job.id, exc)
             return {}
-        await self.ctx.stores.catalog.update_job(job.id, state=JobState.done, progress=1.0,
-                                                 message=result["message"], result=result)
+        await self.ctx.update_job(job.id, state=JobState.done, progress=1.0,
+                                  message=result["message"], result=result)
         log.info("preview job %s: %s", job.id, result["message"])
         return result
 
@@ -371,8 +371,8 @@ class Trainer:
 
         switch = NetworkSwitch(self.ctx, train, retag)
         result = await switch.run(lambda p, m: self._progress(job.id, p, m))
-        await self.ctx.stores.catalog.update_job(job.id, state=JobState.done, progress=1.0, message=result["message"],
-                                                 result=result)
+        await self.ctx.update_job(job.id, state=JobState.done, progress=1.0, message=result["message"],
+                                  result=result)
         log.info("network switch job %s: %s", job.id, result["message"])
         return result
 
@@ -396,8 +396,8 @@ class Trainer:
         await asyncio.to_thread(blobs.put, blob_layout.dataset_manifest(job.id), _json(summary), "application/json")
         faces, people = int(summary["faces"]), int(summary["people"])  # type: ignore[call-overload]
         message = f"{count(faces, 'labelled chip')} of {count(people, 'person', 'people')} collected"
-        await self.ctx.stores.catalog.update_job(job.id, state=JobState.done, progress=1.0, message=message,
-                                                 result=summary)
+        await self.ctx.update_job(job.id, state=JobState.done, progress=1.0, message=message,
+                                  result=summary)
         log.info("dataset job %s: %s", job.id, message)
         return summary
 

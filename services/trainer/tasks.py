@@ -50,8 +50,8 @@ def run_job_task(task: Task, job_id: str, kind: str, params: dict[str, Any] | No
             log.exception("%s job %s failed after %d retries", kind, job_id, retries)
             note_failed(task)
             try:
-                ctx.run(ctx.stores.catalog.update_job(job_id, state=JobState.failed, progress=1.0,
-                                                      message=f"{type(exc).__name__}: {exc}"[:500]))
+                ctx.run(ctx.update_job(job_id, state=JobState.failed, progress=1.0,
+                                       message=f"{type(exc).__name__}: {exc}"[:500]))
             except Exception:
                 log.exception("could not mark job %s failed", job_id)
             return

@@ -284,10 +284,87 @@ export function mountSkipLink() {
 if (document.body) mountSkipLink();
 // ---- end of skip link ------------------------------------------------------------------------------
 
+// ---- live events (issue 13, item 5) ---------------------------------------------------------------
+// One EventSource per page on GET /v1/events, shared by every part of the page. The browser reconnects it
+// by itself and sends the last event id it saw, so the gateway first replays what was missed meanwhile.
+// onLiveEvents(kinds, onEvent, onChange): onEvent(event) for each event of those kinds (the event's JSON:
+// kind, image_id, face_id, person_id, data...); onChange(why) when what the page shows may be stale or its
+// way of keeping up changes: "ready" (subscribed: the first time, or back after a break: "reconnected"),
+// "resync" (the gateway could not replay everything: reload) or "down" (no stream: liveEventsUp() is false,
+// and parts of the page go back to their slow poll until it is back).
+const LIVE_EVENT_KINDS = ["photo.queued", "photo.detected", "photo.done", "photo.failed", "face.named",
+  "person.changed", "model.published", "job.changed"];
+const LIVE_REOPEN_MS = 30_000; // after the server refused the stream (signed out, restarting behind a proxy)
+const liveListeners = new Set();
+let liveSource = null;
+let liveUp = false;
+let liveHadBreak = false;
+
+export function liveEventsUp() {
+  return liveUp;
+}
+
+function liveChange(why) {
+  for (const listener of liveListeners) listener.onChange?.(why);
+}
+
+function openLiveEvents() {
+  if (liveSource || typeof EventSource === "undefined") return;
+  const source = new EventSource("/v1/events");
+  liveSource = source;
+  source.addEventListener("ready", () => {
+    liveUp = true;
+    liveChange(liveHadBreak ? "reconnected" : "ready");
+  });
+  source.addEventListener("resync", () => liveChange("resync"));
+  source.addEventListener("error", () => {
+    // CONNECTING: the browser tries again by itself. CLOSED: it gave up (an error status); so do we, for a while.
+    if (source.readyState === EventSource.CLOSED) {
+      liveSource = null;
+      setTimeout(() => { if (liveListeners.size) openLiveEvents(); }, LIVE_REOPEN_MS);
+    }
+    if (!liveUp) return;
+    liveUp = false;
+    liveHadBreak = true;
+    liveChange("down");
+  });
+  for (const kind of LIVE_EVENT_KINDS) {
+    source.addEventListener(kind, (message) => {
+      let event;
+      try {
+        event = JSON.parse(message.data);
+      } catch (err) {
+        return;
+      }
+      for (const listener of liveListeners) if (!listener.kinds || listener.kinds.has(kind)) listener.onEvent(event);
+    });
+  }
+}
+
+// Returns a function that stops listening. kinds: a list, or null for every kind.
+export function onLiveEvents(kinds, onEvent, onChange = null) {
+  const listener = { kinds: kinds ? new Set(kinds) : null, onEvent, onChange };
+  liveListeners.add(listener);
+  openLiveEvents();
+  return () => liveListeners.delete(listener);
+}
+
+// fn at most once per ms, with the last call's arguments: a burst of events makes one request.
+export function coalesce(fn, ms = 400) {
+  let timer = null;
+  let latest = [];
+  return (...args) => {
+    latest = args;
+    if (!timer) timer = setTimeout(() => { timer = null; fn(...latest); }, ms);
+  };
+}
+// ---- end of live events ----------------------------------------------------------------------------
+
 // ---- model status (issue 12, item 4) --------------------------------------------------------------
 // One line in the header of every page: "Up to date", "Learning from 12 new names…", "3 new names since
-// the last training; it will start within 2 minutes" (GET /v1/model/status). Asked again every so often
-// while the page is visible, more often while a training runs. Admins get a link to the Model page.
+// the last training; it will start within 2 minutes" (GET /v1/model/status). Asked again when a live event
+// says it changed (a name given, a training moving on, a model published); without the event stream, every
+// so often while the page is visible, more often while a training runs. Admins get a link to the Model page.
 const MODEL_STATUS_POLL_MS = 15000;
 const MODEL_STATUS_BUSY_POLL_MS = 3000;
 let modelStatusTimer = null;
@@ -329,7 +406,8 @@ export async function refreshModelStatus() {
         style: { overflow: "hidden", textOverflow: "ellipsis" } }, status.message));
   }
   const busy = status && (status.training || status.starts_in_seconds !== null);
-  modelStatusTimer = setTimeout(refreshModelStatus, busy ? MODEL_STATUS_BUSY_POLL_MS : MODEL_STATUS_POLL_MS);
+  modelStatusTimer = setTimeout(() => { if (!liveEventsUp()) refreshModelStatus(); },
+    busy ? MODEL_STATUS_BUSY_POLL_MS : MODEL_STATUS_POLL_MS);
 }
 
 function mountModelStatus(user) {
@@ -343,6 +421,10 @@ function mountModelStatus(user) {
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") refreshModelStatus();
   });
+  const soon = coalesce(refreshModelStatus, 1000);
+  onLiveEvents(["face.named", "model.published", "job.changed"], (event) => {
+    if (event.kind !== "face.named" || event.data.by === "person") soon(); // the model's own names teach it nothing
+  }, (why) => { if (why !== "ready") refreshModelStatus(); });
   MODEL_STATUS_NARROW.addEventListener("change", () => {
     const text = modelStatusBox.querySelector(".model-status-text");
     if (text) text.hidden = MODEL_STATUS_NARROW.matches;

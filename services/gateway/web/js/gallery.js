@@ -1,20 +1,21 @@
 // The gallery: every photo as a thumbnail with the names on it; search by people, unknown faces, dates.
 import {
-  PAGE_SIZE, STATUS_TEXT, UNFINISHED, api, clear, faceLabel, h, icon, imgOr, labelChip, loadPeople, mountHeader,
-  peopleList, plural, readSearch, searchParams, searchQuery, showError,
+  PAGE_SIZE, STATUS_TEXT, UNFINISHED, api, clear, coalesce, faceLabel, h, icon, imgOr, labelChip, liveEventsUp,
+  loadPeople, mountHeader, onLiveEvents, peopleList, plural, readSearch, searchParams, searchQuery, showError,
 } from "./common.js";
 import "./gallery-select.js"; // select photos, change their faces together (issue 12, item 6)
 
 const app = document.getElementById("app");
 let people = [];
 let pollTimer = null;
-const NEW_PHOTOS_MS = 10_000; // how often a visible gallery asks whether others uploaded photos
+const NEW_PHOTOS_MS = 10_000; // without live events: how often a visible gallery asks whether others uploaded photos
 const NEW_PHOTOS_LIMIT = 20; // photos in that answer: the count is exact up to this many
 // The newest photos of the search shown when it was last rendered: {key, at, ids}: their upload time and
 // the ids of those uploaded at that very millisecond (an import can add several at once).
 let newest = null;
 let newTimer = null;
 let refreshWhenShown = false; // photos were still being read when the tab was hidden
+let shown = { ids: new Set(), unfinished: false }; // the photos on the page, for deciding what an event changes
 
 function readState() {
   return readSearch(location.search);
@@ -235,9 +236,12 @@ async function render({ quiet = false } = {}) {
     app.querySelector("#result-count")?.replaceWith(count);
   }
   if (focused) document.getElementById("person-search")?.focus();
-  if (page.items.some((i) => UNFINISHED.has(i.status))) {
-    // A hidden tab does not ask; it catches up when it is shown again.
-    pollTimer = setTimeout(() => (document.hidden ? (refreshWhenShown = true) : render({ quiet: true })), 2500);
+  shown = { ids: new Set(page.items.map((i) => i.id)), unfinished: page.items.some((i) => UNFINISHED.has(i.status)) };
+  if (shown.unfinished && !liveEventsUp()) {
+    // No event stream: ask again soon. A hidden tab does not ask; it catches up when it is shown again.
+    pollTimer = setTimeout(() => {
+      if (!liveEventsUp()) document.hidden ? (refreshWhenShown = true) : render({ quiet: true });
+    }, 2500);
   }
   // The first page shows the newest photos, so what it shows is what "new" is counted from; another
   // page asks for the newest once. A quiet refresh of another page leaves the count as it was.
@@ -246,9 +250,9 @@ async function render({ quiet = false } = {}) {
 }
 
 // ---- "N new photos — show" (issue 12, item 10) ---------------------------------------------------
-// Until the service pushes events, a visible gallery asks every NEW_PHOTOS_MS for the photos of its
-// search uploaded since the newest one it showed (usually just that one: a cheap question), and never
-// while the tab is hidden.
+// When a photo.queued event arrives (or, without the event stream, every NEW_PHOTOS_MS) a visible gallery
+// asks for the photos of its search uploaded since the newest one it showed (usually just that one: a
+// cheap question), and never while the tab is hidden.
 
 function rememberNewest(state, page) {
   const first = page.items[0];
@@ -269,7 +273,7 @@ async function fetchNewest(state, seq) {
 
 function scheduleNewCheck() {
   clearTimeout(newTimer);
-  newTimer = document.hidden ? null : setTimeout(checkNew, NEW_PHOTOS_MS);
+  newTimer = document.hidden || liveEventsUp() ? null : setTimeout(checkNew, NEW_PHOTOS_MS);
 }
 
 async function checkNew() {
@@ -325,8 +329,28 @@ async function showNew() {
   document.querySelector("#gallery .card a.thumb")?.focus();
 }
 
+// ---- live events (issue 13, item 5): the page changes when the photos on it do ----------------------
+const refreshShown = coalesce(() => (document.hidden ? (refreshWhenShown = true) : render({ quiet: true })));
+const checkNewSoon = coalesce(checkNew, 1000);
+
+function followLiveEvents() {
+  onLiveEvents(["photo.queued", "photo.detected", "photo.done", "photo.failed", "face.named", "person.changed"],
+    (event) => {
+      if (event.kind === "photo.queued") checkNewSoon();
+      else if (event.kind === "person.changed" || shown.ids.has(event.image_id)) refreshShown(); // a name on it
+    },
+    (why) => {
+      // Subscribed after the page was read: a photo may have finished in between. Back after a break, or
+      // told to resync: anything may have. Down: the polls above take over.
+      if (why === "ready" && !shown.unfinished) return;
+      refreshShown();
+      if (why !== "ready") checkNew();
+    });
+}
+
 async function start() {
   mountHeader("photos");
+  followLiveEvents();
   try {
     people = await loadPeople();
   } catch (err) {

@@ -1,12 +1,12 @@
 // Model: the current model and its metrics, every version (with rollback), training with live progress,
 // and which version each classifier worker serves. Admins only: the server checks the session's role.
 import {
-  api, ApiError, ask, clear, formatDate, h, hasRole, icon, mountHeader, plural, refreshModelStatus, roleNotice,
-  showError, toast,
+  api, ApiError, ask, clear, coalesce, formatDate, h, hasRole, icon, liveEventsUp, mountHeader, onLiveEvents, plural,
+  refreshModelStatus, roleNotice, showError, toast,
 } from "./common.js";
 
 const JOB_STORE = "facetag.trainJob";
-const JOB_POLL_MS = 700;
+const JOB_POLL_MS = 700; // the job and preview polls run only without live events (job.changed says when)
 const WORKERS_POLL_MS = 4000;
 
 const app = document.getElementById("app");
@@ -17,6 +17,7 @@ const state = {
   loadError: null, // why the page could not load
 };
 let jobTimer = null;
+let jobCheck = null; // asks for the followed job once (what a job.changed event about it triggers)
 let workersTimer = null;
 let previewTimer = null;
 const PREVIEW_POLL_MS = 1500;
@@ -344,7 +345,11 @@ async function loadPreviews() {
     }
   }
   renderPanel("candidates", candidatesPanel);
-  if ([...previews.values()].some((p) => p.state === "computing")) previewTimer = setTimeout(loadPreviews, PREVIEW_POLL_MS);
+  if (previewsComputing() && !liveEventsUp()) previewTimer = setTimeout(loadPreviews, PREVIEW_POLL_MS);
+}
+
+function previewsComputing() {
+  return [...previews.values()].some((p) => p.state === "computing");
 }
 
 async function recomputePreview(version) {
@@ -352,7 +357,7 @@ async function recomputePreview(version) {
     previews.set(version, await api(`/v1/admin/models/${encodeURIComponent(version)}/preview`, { method: "POST" }));
     renderPanel("candidates", candidatesPanel);
     clearTimeout(previewTimer);
-    previewTimer = setTimeout(loadPreviews, PREVIEW_POLL_MS);
+    if (!liveEventsUp()) previewTimer = setTimeout(loadPreviews, PREVIEW_POLL_MS);
   } catch (err) {
     showError(err);
   }
@@ -487,8 +492,9 @@ function followJob(id) {
       return;
     }
     renderPanel("train", trainPanel);
-    jobTimer = setTimeout(poll, JOB_POLL_MS);
+    if (!liveEventsUp()) jobTimer = setTimeout(poll, JOB_POLL_MS);
   };
+  jobCheck = { id, poll: coalesce(poll, 250) };
   poll();
 }
 
@@ -572,6 +578,22 @@ async function start() {
   if (running && !state.job) followJob(running);
 }
 
+// Live events (issue 13, item 5): the followed job, the previews being computed and the list of models
+// are asked for again when an event says they changed; without the stream, the polls above.
+function followLiveEvents() {
+  const previewsSoon = coalesce(loadPreviews, 500);
+  const refreshSoon = coalesce(refresh, 500);
+  onLiveEvents(["job.changed", "model.published"], (event) => {
+    if (event.kind === "model.published") refreshSoon();
+    else if (jobCheck && event.data.job_id === jobCheck.id) jobCheck.poll();
+    else if (previewsComputing()) previewsSoon();
+  }, (why) => {
+    if (why === "ready") return;
+    if (jobCheck && state.job && state.job.state !== "done" && state.job.state !== "failed") jobCheck.poll();
+    if (previewsComputing()) previewsSoon();
+  });
+}
+
 async function main() {
   const user = await mountHeader("model");
   if (!user) return;
@@ -579,6 +601,7 @@ async function main() {
     clear(app, pageHead(), roleNotice("Only admins can manage models"));
     return;
   }
+  followLiveEvents();
   await start();
 }
 

@@ -1,7 +1,8 @@
 // One photo with its face boxes: click a box to name, confirm or remove it; drag to draw a new one.
 import {
-  PAGE_SIZE, STATUS_TEXT, UNFINISHED, api, ask, clear, faceLabel, formatBytes, formatDate, h, icon, imgOr,
-  labelChip, loadPeople, mountHeader, peopleList, plural, readSearch, searchParams, showError, toast,
+  PAGE_SIZE, STATUS_TEXT, UNFINISHED, api, ask, clear, coalesce, faceLabel, formatBytes, formatDate, h, icon, imgOr,
+  labelChip, liveEventsUp, loadPeople, mountHeader, onLiveEvents, peopleList, plural, readSearch, searchParams,
+  showError, toast,
 } from "./common.js";
 
 const MIN_SIDE = 8; // pixels of the photo; the API refuses smaller boxes
@@ -580,7 +581,20 @@ function renderNav() {
 
 function needsPolling() {
   const image = state.image;
-  return UNFINISHED.has(image.status) || image.faces.some((f) => f.origin === "manual" && !f.chip_url);
+  // Live events say when the photo moves on or a face is named; none says when a box drawn by hand has its chip.
+  return (UNFINISHED.has(image.status) && !liveEventsUp())
+    || image.faces.some((f) => f.origin === "manual" && !f.chip_url);
+}
+
+function followLiveEvents() {
+  const pollSoon = coalesce(poll);
+  onLiveEvents(["photo.detected", "photo.done", "photo.failed", "face.named", "person.changed"], (event) => {
+    if (event.image_id === imageId || (event.kind === "person.changed" && state.image?.faces.some(
+      (f) => f.person && f.person.id === event.person_id))) pollSoon();
+  }, (why) => {
+    // Subscribed after the photo was read (it may have finished in between), back after a break, or down.
+    if (why !== "ready" || (state.image && UNFINISHED.has(state.image.status))) pollSoon();
+  });
 }
 
 function schedulePoll() {
@@ -650,6 +664,7 @@ async function start() {
   peopleList("people-names", state.people);
   renderPage();
   schedulePoll();
+  followLiveEvents();
   loadNeighbours();
 }
 

@@ -1,15 +1,17 @@
 // Upload: several photos at once, progress per file, then live status until each one is done.
 import {
-  STATUS_TEXT, api, clear, csrfHeaders, faceLabel, goSignIn, h, hasRole, icon, mountHeader, plural, roleNotice, toast,
+  STATUS_TEXT, api, clear, csrfHeaders, faceLabel, goSignIn, h, hasRole, icon, liveEventsUp, mountHeader, onLiveEvents,
+  plural, roleNotice, toast,
 } from "./common.js";
 
 const PARALLEL = 2; // uploads at a time; the rest wait their turn
-const POLL_MS = 1200;
+const POLL_MS = 1200; // without live events: how often the photos being read are asked for
 const app = document.getElementById("app");
 const items = []; // {file, row, state: waiting|uploading|processing|done|failed|duplicate, image}
 let active = 0;
 let pollTimer = null;
 let refusedShown = false; // the server's "not allowed" message is shown once, not once per photo
+const movedEarly = new Set(); // photos an event was about before their upload's answer arrived
 
 function row(item) {
   const preview = item.file.type.startsWith("image/") && item.file.size < 40 * 1024 * 1024
@@ -107,6 +109,7 @@ function send(item) {
       item.image = body;
       item.duplicate = xhr.status === 200;
       showImage(item);
+      if (movedEarly.delete(body.id) && item.state === "processing") refreshItem(item);
     } else if (xhr.status === 401) {
       item.state = "failed";
       show(item, "Not uploaded: you are signed out", { progress: 1, kind: "failed" });
@@ -139,25 +142,42 @@ function next() {
   schedulePoll();
 }
 
+async function refreshItem(item) {
+  try {
+    item.image = await api(`/v1/images/${encodeURIComponent(item.image.id)}`);
+    showImage(item);
+  } catch (err) {
+    if (err.status === 404) {
+      item.state = "failed";
+      show(item, "The photo was deleted", { kind: "failed" });
+    }
+  }
+}
+
+const processing = () => items.filter((i) => i.state === "processing");
+
 function schedulePoll() {
-  if (pollTimer || !items.some((i) => i.state === "processing")) return;
+  if (pollTimer || liveEventsUp() || !processing().length) return;
   pollTimer = setTimeout(async () => {
     pollTimer = null;
-    const waiting = items.filter((i) => i.state === "processing");
-    await Promise.all(waiting.map(async (item) => {
-      try {
-        item.image = await api(`/v1/images/${encodeURIComponent(item.image.id)}`);
-        showImage(item);
-      } catch (err) {
-        if (err.status === 404) {
-          item.state = "failed";
-          show(item, "The photo was deleted", { kind: "failed" });
-        }
-      }
-    }));
+    if (liveEventsUp()) return;
+    await Promise.all(processing().map(refreshItem));
     schedulePoll();
   }, POLL_MS);
 }
+
+// Live events (issue 13, item 5): a photo's line changes when it does. Without the stream, the poll above.
+onLiveEvents(["photo.detected", "photo.done", "photo.failed"], (event) => {
+  const item = items.find((i) => i.image?.id === event.image_id);
+  if (item) {
+    if (item.state === "processing") refreshItem(item);
+  } else if (items.some((i) => i.state === "uploading")) {
+    movedEarly.add(event.image_id);
+  }
+}, (why) => {
+  if (why === "down") schedulePoll();
+  else processing().forEach(refreshItem); // subscribed late, back after a break, or resync: something may have moved
+});
 
 function summary() {
   const el = document.getElementById("upload-summary");
