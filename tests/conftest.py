@@ -70,6 +70,12 @@ def s3_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def mqtt_url() -> Iterator[str]:
+    """``mqtt://facetag:PASSWORD@127.0.0.1:P`` of a real Mosquitto that lets in only that user."""
+    yield from _serve("mosquitto", servers.start_mosquitto)
+
+
+@pytest.fixture(scope="session")
 def facedata() -> Path:
     """The shared folder of real face photos (``../shared/facedata``, or ``$FACETAG_FACEDATA``)."""
     override = os.environ.get("FACETAG_FACEDATA")
@@ -103,12 +109,6 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
         client.close()
 
 
-@pytest.fixture(scope="module")
-def own_servers() -> Iterator[dict[str, servers.RunningServer]]:
-    """A durable Redis, FerretDB and MinIO for one module alone, for tests that crash and restart them
-    (``crash``, ``start_again``)."""
-    started: dict[str, servers.RunningServer] = {}
-    try:
 def _durable_redis() -> servers.RunningServer:
     """A Redis writing every command to its append-only file, as a production Redis should."""
     return servers.start_redis(_binary("redis-server"), ["--appendonly", "yes", "--appendfsync", "always"])
@@ -124,6 +124,12 @@ def crashable_redis() -> Iterator[servers.RunningServer]:
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def own_servers() -> Iterator[dict[str, servers.RunningServer]]:
+    """A durable Redis, FerretDB and MinIO for one module alone, for tests that crash and restart them
+    (``crash``, ``start_again``)."""
+    started: dict[str, servers.RunningServer] = {}
+    try:
         started["redis"] = _durable_redis()
         started["mongo"] = servers.start_ferretdb(_binary("ferretdb"))
         started["minio"] = servers.start_minio(_binary("minio"))

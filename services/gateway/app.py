@@ -26,6 +26,7 @@ from services.core.settings import Settings, get_settings
 from services.core.stores import Stores
 from services.gateway.body_limit import BodyLimit
 from services.gateway.errors import install_error_handlers
+from services.gateway.live_outputs.runtime import LiveOutputs
 from services.gateway.outbox import Outbox
 from services.gateway.reconciler import run_reconciler
 from services.gateway.responses import document_errors
@@ -51,6 +52,7 @@ from services.gateway.routes import (
     review,
     tokens,
     users,
+    webhooks,
 )
 from services.gateway.security.middleware import Gate
 from services.gateway.security.policy import Policy, allow, api_routes, policy_of
@@ -67,7 +69,7 @@ OTHER_POLICIES = {"/openapi.json": Policy.signed_in, "/docs-assets": Policy.sign
 # Fixed paths (/v1/faces/batch, /v1/people/duplicates) come before the routers whose /{id} would take them.
 ROUTERS = (images, image_edits, face_batch, faces, actions, review, people_duplicates, people, clusters, face_search,
            downloads, health, jobs, model_status, admin, auth, users, tokens, audit_log, metrics,
-           events)
+           events, webhooks)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -84,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         background = [asyncio.create_task(run_reconciler(app.state.stores, app.state.celery, settings)),
                       asyncio.create_task(app.state.outbox.run()),
                       asyncio.create_task(app.state.event_hub.run())]
+        app.state.live_outputs = await LiveOutputs.start(settings, app.state.event_hub)
         log.info("gateway ready: catalog %s, blobs %s, broker %s", settings.catalog_url.split("@")[-1],
                  settings.blob_url.split("@")[-1], "embedded" if settings.embedded_broker else "redis")
         try:
@@ -93,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await app.state.live_outputs.stop()
             app.state.event_bus.close()
             await app.state.stores.close()
 

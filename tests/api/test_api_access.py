@@ -77,6 +77,11 @@ EXPECTED: dict[tuple[str, str], Policy] = {
     ("PATCH", "/v1/admin/users/{user_id}"): Policy.admin,
     ("DELETE", "/v1/admin/users/{user_id}"): Policy.admin,
     ("GET", "/v1/admin/audit"): Policy.admin,
+    ("GET", "/v1/admin/webhooks"): Policy.admin,  # issue 13, item 5
+    ("POST", "/v1/admin/webhooks"): Policy.admin,
+    ("PATCH", "/v1/admin/webhooks/{hook_id}"): Policy.admin,
+    ("DELETE", "/v1/admin/webhooks/{hook_id}"): Policy.admin,
+    ("GET", "/v1/admin/webhooks/{hook_id}/deliveries"): Policy.admin,
     ("GET", "/v1/tokens"): Policy.signed_in,
     ("POST", "/v1/tokens"): Policy.signed_in,
     ("DELETE", "/v1/tokens/{token_id}"): Policy.signed_in,
@@ -87,6 +92,7 @@ EXPECTED: dict[tuple[str, str], Policy] = {
     ("POST", "/v1/auth/password"): Policy.signed_in,
     ("GET", "/healthz"): Policy.public,
     ("GET", "/readyz"): Policy.public,
+    ("GET", "/metrics"): Policy.metrics,  # issue 13, item 1: or FACETAG_METRICS_TOKEN (test_metrics_e2e.py)
     ("GET", "/docs"): Policy.signed_in,
 }
 # An admin key belongs to no user: it cannot change "its" password, end "its" sessions or own a token.
@@ -175,6 +181,9 @@ class Fixtures:
             return api.run(api.catalog.create_job, Job(id=new_id(), kind="dataset", params={})).id
         if kind == "version":
             return "v1"
+        if kind == "hook_id":
+            made = api.client.post("/v1/admin/webhooks", json=_body("POST", "/v1/admin/webhooks")["json"])
+            return str(made.json()["id"])
         user = api.client.post("/v1/admin/users", json={"username": f"u{self.n}", "password": PASSWORD,
                                                         "role": "viewer"}).json()
         if kind == "user_id":
@@ -197,6 +206,8 @@ def _body(method: str, path: str) -> dict[str, object]:
         ("POST", "/v1/auth/password"): {"current_password": PASSWORD, "new_password": PASSWORD},
         ("POST", "/v1/auth/login"): {"username": "nobody", "password": "wrong password"},
         ("PUT", "/v1/admin/models/current"): {"version": "v1"},
+        ("POST", "/v1/admin/webhooks"): {"url": "https://hooks.example.org/facetag", "kinds": ["photo.done"]},
+        ("PATCH", "/v1/admin/webhooks/{hook_id}"): {"paused": True},
     }
     body = bodies.get((method, path))
     return {} if body is None else {"json": body}

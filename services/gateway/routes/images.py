@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 
 from services.core import blob_layout
 from services.core.domain import ImageQuery, ImageRecord, ImageStatus, new_id
@@ -18,6 +18,9 @@ from services.gateway.deps import OutboxDep, SettingsDep, StoresDep
 from services.gateway.errors import ApiError
 from services.gateway.inputs import Instant, Offset, QueryFlag
 from services.gateway.live_events import publish
+from services.gateway.live_outputs.targets import MAX_URL_LENGTH
+from services.gateway.live_outputs.upload_callbacks import checked_callback
+from services.gateway.live_outputs.upload_callbacks import remember as remember_callback
 from services.gateway.presenters import PeopleCache, image_out
 from services.gateway.responses import error, errors
 from services.gateway.schemas import ImageOut, ImagePage
@@ -25,6 +28,11 @@ from services.gateway.security.audit import audit
 from services.gateway.security.policy import Policy, allow
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
+
+FINISHED = (ImageStatus.done, ImageStatus.failed)
+CALLBACK_HELP = ("Where to POST this photo's photo.done (or photo.failed) event, signed with the sha256 of your API "
+                 "token (see the README's Webhooks section); http(s) to a public address. Not sent for a photo that "
+                 "was finished already: the answer holds its result.")
 
 CHUNK = 1 << 20
 
@@ -46,7 +54,8 @@ async def read_limited(upload: UploadFile, limit: int) -> bytes:
     responses={200: {"model": ImageOut, "description": "These exact bytes were uploaded before."},
                **errors(400, 413, 415),
                422: error(422, "The file is an image that cannot be used (too small, one flat colour, cut off "
-                               "or damaged), or the form has no file part; the message says which.")},
+                               "or damaged), the form has no file part, or its callback_url is refused; the message "
+                               "says which.")},
     summary="Upload a photo; faces are found in the background",
     dependencies=[allow(Policy.upload)],
 )
@@ -57,7 +66,9 @@ async def upload_image(
     settings: SettingsDep,
     outbox: OutboxDep,
     file: Annotated[UploadFile, File(description="The photo: JPEG, PNG, WebP, BMP, TIFF or GIF.")],
+    callback_url: Annotated[str | None, Form(max_length=MAX_URL_LENGTH, description=CALLBACK_HELP)] = None,
 ) -> ImageOut:
+    callback = None if callback_url is None else await checked_callback(request, callback_url, settings)
     data = await read_limited(file, settings.max_upload_bytes)
     decoded = await asyncio.to_thread(inspect_image, data, settings.max_pixels)
     image = ImageRecord(
@@ -73,6 +84,8 @@ async def upload_image(
     # The bytes go first: a record never points at a missing original.
     await asyncio.to_thread(stores.blobs.put, blob_layout.original(image.id), data, image.content_type)
     stored, created = await stores.catalog.add_image(image)
+    if callback is not None and stored.status not in FINISHED:
+        await remember_callback(request, callback, stored.id)
     if not created:
         await asyncio.to_thread(stores.blobs.delete, blob_layout.original(image.id))
         response.status_code = 200
