@@ -3,6 +3,7 @@ Kubernetes schemas (kubernetes-validate) and KEDA's own CRD schemas; then what a
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -109,11 +110,13 @@ def test_a_misspelt_field_is_caught(schema_file: Callable[[str], Path]) -> None:
 
 def test_every_facetag_process_runs_locked_down_with_resources(overlay: tuple[str, list[Resource]]) -> None:
     _, resources = overlay
+    (image_user,) = re.findall(r"^USER (\d+)$", (ROOT / "deploy" / "Dockerfile").read_text(), re.MULTILINE)
     for name, deployment in by_kind(resources, "Deployment").items():
         if not name.startswith("facetag-"):
             continue  # the dev overlay's stores
         pod = deployment["spec"]["template"]["spec"]
-        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0, name
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["runAsUser"] == int(image_user) != 0, f"{name}: not the image's own user"
         facetag = container(deployment)
         assert facetag["securityContext"]["readOnlyRootFilesystem"] is True, name
         assert facetag["securityContext"]["allowPrivilegeEscalation"] is False, name

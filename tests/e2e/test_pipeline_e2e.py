@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import re
 import signal
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from service_fixtures import Service
+from worker_faults import big_group_photo, detector_holding
 
 from services.core.catalog import FaceQuery, open_catalog
 from services.core.domain import FaceRecord
@@ -121,35 +121,13 @@ def test_readiness_health_and_openapi(service: Service) -> None:
     assert "/v1/images" in spec["paths"] and "/v1/images/{image_id}" in spec["paths"]
 
 
-def _big_group_photo(facedata: Path, tmp_path: Path) -> Path:
-    """A large photo, so detection takes long enough to kill the worker in the middle of it."""
-    source = facedata / "groups" / "no_gt" / "dlib_bald_guys.jpg"
-    img = Image.open(source).convert("RGB")
-    scale = 3000 / max(img.size)
-    path = tmp_path / "big_group.jpg"
-    img.resize((round(img.width * scale), round(img.height * scale))).save(path, quality=90)
-    return path
-
-
-def _detector_holding(service: Service, image_id: str, timeout: float = 60) -> int:
-    """The pid of the detector worker process that is working on the image right now (from its log)."""
-    line = re.compile(rf"\[(\d+)\] services\.detector\.pipeline: image {image_id}: detecting")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for p in service.processes:
-            if found := line.search(p.log.read_text(errors="replace")):
-                return int(found.group(1))
-        time.sleep(0.05)
-    raise AssertionError(f"no detector started on image {image_id}\n{service.logs()}")
-
-
 def test_worker_killed_mid_task_loses_no_photo_and_it_runs_again_within_seconds(
         service: Service, facedata: Path, tmp_path: Path) -> None:
     """The broker's lease brings the task back (15 s); the reconciler (60 s here) plays no part."""
-    response = service.upload(_big_group_photo(facedata, tmp_path))
+    response = service.upload(big_group_photo(facedata, tmp_path))
     assert response.status_code == 202
     image_id = response.json()["id"]
-    pid = _detector_holding(service, image_id)
+    pid = detector_holding(service, image_id)
     os.kill(pid, signal.SIGKILL)
     killed = time.monotonic()
     assert service.client.get(f"/v1/images/{image_id}").json()["status"] == "detecting", "killed too late"
