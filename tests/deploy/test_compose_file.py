@@ -1,11 +1,19 @@
-"""docker-compose.yml and the image recipe: checked by structure (no Docker engine runs here)."""
+"""docker-compose.yml and the image recipe: checked against the Compose specification's JSON schema
+(from the compose-go module, via scripts/install-servers), by ``docker compose config`` where Docker is
+installed, and by structure."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -18,6 +26,29 @@ SINGLETONS = ("trainer", "beat")
 def compose() -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     return data
+
+
+def test_follows_the_compose_specification(compose: dict[str, Any], schema_file: Callable[[str], Path]) -> None:
+    schema = json.loads(schema_file("compose-spec.json").read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(compose)]
+    assert not errors, "docker-compose.yml breaks the Compose specification:\n" + "\n".join(errors)
+    misspelt = {**compose, "services": {**compose["services"], "redis": {**compose["services"]["redis"],
+                                                                         "restart_policy": "always"}}}
+    assert not validator.is_valid(misspelt), "the schema check must catch an unknown key"
+
+
+def _has_docker_compose() -> bool:
+    return shutil.which("docker") is not None and subprocess.run(
+        ["docker", "compose", "version"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _has_docker_compose(), reason="no Docker Compose here; the schema check stands in")
+def test_docker_compose_accepts_it() -> None:
+    env = {**os.environ, "MINIO_ROOT_PASSWORD": "only-for-config-rendering"}
+    checked = subprocess.run(["docker", "compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
+                             capture_output=True, text=True, env=env)
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_has_the_whole_cluster(compose: dict[str, Any]) -> None:
