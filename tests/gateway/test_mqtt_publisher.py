@@ -8,40 +8,15 @@ import queue
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
+from mqtt_listener import Listener
 
 from services.core.events import Event, EventKind
 from services.core.webhooks import WebhookStore, open_webhook_store
 from services.gateway.live_outputs.mqtt_publisher import BrokerAddress, MqttPublisher
 
 PREFIX = "facetag-test"
-
-
-class Listener:
-    """A subscriber on the broker: every message it gets, as (topic, payload, retained)."""
-
-    def __init__(self, address: BrokerAddress, topic: str) -> None:
-        self.messages: queue.Queue[tuple[str, str, bool]] = queue.Queue()
-        self.connected: queue.Queue[Any] = queue.Queue()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
-        self.client.username_pw_set(address.username, address.password)
-        self.client.on_connect = lambda client, _u, _f, reason, _p: (
-            self.connected.put(reason), None if reason.is_failure else client.subscribe(topic, qos=1))
-        self.client.on_message = lambda _c, _u, message: self.messages.put(
-            (message.topic, message.payload.decode(), bool(message.retain)))
-        self.client.connect(address.host, address.port)
-        self.client.loop_start()
-
-    def next(self, timeout: float = 10.0) -> tuple[str, str, bool]:
-        return self.messages.get(timeout=timeout)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 @pytest.fixture
