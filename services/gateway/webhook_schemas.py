@@ -10,12 +10,14 @@ from pydantic import AfterValidator, BaseModel, Field, Strict
 from services.core.events import EventKind
 from services.core.webhooks.model import Delivery, DeliveryState, Webhook
 from services.gateway.inputs import StrictBody
-from services.gateway.live_outputs.targets import MAX_URL_LENGTH, check_url
+from services.gateway.live_outputs.targets import MAX_URL_LENGTH, URL_PATTERN, check_url
 
 # Enum values arrive as JSON strings; strict validation of the parsed body would want the enum objects.
 KindName = Annotated[EventKind, Strict(False)]
-HookUrl = Annotated[str, Field(min_length=1, max_length=MAX_URL_LENGTH, description="http:// or https://, without "
-                                "credentials; it gets a POST of each event's JSON, signed."),
+# The pattern is stated for the document; check_url enforces the same, saying which rule a URL breaks.
+HookUrl = Annotated[str, Field(min_length=1, max_length=MAX_URL_LENGTH, json_schema_extra={"pattern": URL_PATTERN},
+                               description="http:// or https://, without credentials; it gets a POST of each "
+                               "event's JSON, signed."),
                     AfterValidator(lambda url: check_url(url, "the webhook URL"))]
 
 

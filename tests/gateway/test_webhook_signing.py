@@ -37,6 +37,8 @@ def test_a_replayed_delivery_is_refused_outside_the_tolerance() -> None:
     ("https:///no-host", "no host"),
     ("http://example.org:99999/", "not a valid URL"),
     ("https://example.org/" + "a" * 2100, "longer than"),
+    ("https://exämple.org/", "printable ASCII"),
+    ("https://[::1]:8000/", "for IPv6, a name"),
 ])
 def test_urls_events_may_not_go_to(url: str, why: str) -> None:
     with pytest.raises(RefusedTarget, match=why):

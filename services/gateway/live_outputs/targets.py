@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from urllib.parse import urlsplit
 
 MAX_URL_LENGTH = 2048
+_PORT = r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?"
+# The same rules as check_url, for the OpenAPI document: http(s), an ASCII host name or IPv4 address without
+# user:password@, an optional port from 1 to 65535, then printable ASCII.
+URL_PATTERN = rf"^https?://[A-Za-z0-9._~%!$&'()*+,;=-]+{_PORT}([/?#][!-~]*)?$"
 
 
 class RefusedTarget(ValueError):
@@ -37,6 +42,9 @@ def check_url(url: str, what: str) -> str:
         raise RefusedTarget(f"{what} must not carry credentials (user:password@); the deliveries are signed instead")
     if port == 0:
         raise RefusedTarget(f"{what} has port 0")
+    if not re.fullmatch(URL_PATTERN, url):
+        raise RefusedTarget(f"{what} must be printable ASCII with a host name or IPv4 address (for IPv6, a name) "
+                            "and a port from 1 to 65535")
     return url
 
 

@@ -18,7 +18,7 @@ from services.gateway.deps import OutboxDep, SettingsDep, StoresDep
 from services.gateway.errors import ApiError
 from services.gateway.inputs import Instant, Offset, QueryFlag
 from services.gateway.live_events import publish
-from services.gateway.live_outputs.targets import MAX_URL_LENGTH
+from services.gateway.live_outputs.targets import MAX_URL_LENGTH, URL_PATTERN
 from services.gateway.live_outputs.upload_callbacks import checked_callback
 from services.gateway.live_outputs.upload_callbacks import remember as remember_callback
 from services.gateway.presenters import PeopleCache, image_out
@@ -66,7 +66,8 @@ async def upload_image(
     settings: SettingsDep,
     outbox: OutboxDep,
     file: Annotated[UploadFile, File(description="The photo: JPEG, PNG, WebP, BMP, TIFF or GIF.")],
-    callback_url: Annotated[str | None, Form(max_length=MAX_URL_LENGTH, description=CALLBACK_HELP)] = None,
+    callback_url: Annotated[str | None, Form(max_length=MAX_URL_LENGTH, json_schema_extra={"pattern": URL_PATTERN},
+                                             description=CALLBACK_HELP)] = None,
 ) -> ImageOut:
     callback = None if callback_url is None else await checked_callback(request, callback_url, settings)
     data = await read_limited(file, settings.max_upload_bytes)
