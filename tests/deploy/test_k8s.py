@@ -109,7 +109,10 @@ def test_a_misspelt_field_is_caught(schema_file: Callable[[str], Path]) -> None:
 
 
 def test_every_facetag_process_runs_locked_down_with_resources(overlay: tuple[str, list[Resource]]) -> None:
-    _, resources = overlay
+    overlay_name, resources = overlay
+    standard = "baseline" if overlay_name == "dev" else "restricted"  # dev's stock store images start as root
+    assert by_kind(resources, "Namespace")["facetag"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] \
+        == standard
     (image_user,) = re.findall(r"^USER (\d+)$", (ROOT / "deploy" / "Dockerfile").read_text(), re.MULTILINE)
     for name, deployment in by_kind(resources, "Deployment").items():
         if not name.startswith("facetag-"):
