@@ -174,3 +174,4 @@ async def test_a_callback_to_a_private_address_is_refused_when_sent(store: Webho
     assert receiver.received == []
     [delivery] = await store.list_deliveries(callback.target, 10)
     assert delivery.state is DeliveryState.failed and "loopback, private or link-local" in (delivery.last_error or "")
+    assert delivery.attempts == 1  # no retry can make the address public

@@ -23,6 +23,7 @@ EXCERPT_BYTES = 200  # of a failing receiver's answer, kept in the delivery log;
 class Outcome:
     status: int | None  # the receiver's HTTP status, None if it never answered
     error: str | None  # None when delivered (2xx)
+    final: bool = False  # no retry can help (the hook or callback is gone, the address is refused)
 
 
 def new_client(timeout: float) -> httpx.AsyncClient:

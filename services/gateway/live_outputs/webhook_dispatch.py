@@ -116,17 +116,17 @@ class WebhookDispatcher:
         if delivery.target.startswith(CALLBACK_PREFIX):
             callback = await self.store.get_callback(delivery.target.removeprefix(CALLBACK_PREFIX))
             if callback is None:
-                return Outcome(None, "the photo's callback is gone")
+                return Outcome(None, "the photo's callback is gone", final=True)
             secret = callback.signing_key
             if not self.settings.callback_allow_private:
                 try:
                     await check_public(delivery.url, "callback_url")
                 except RefusedTarget as exc:
-                    return Outcome(None, str(exc))
+                    return Outcome(None, str(exc), final=True)
         else:
             hook = await self.store.get_hook(delivery.target)
             if hook is None:
-                return Outcome(None, "the webhook was deleted")
+                return Outcome(None, "the webhook was deleted", final=True)
             secret = hook.secret
         return await post_signed(self.client, delivery.url, delivery.body, secret, delivery.event_id, delivery.kind)
 
@@ -137,7 +137,7 @@ class WebhookDispatcher:
                                       "last_error": outcome.error, "lease_until": now}
         if outcome.error is None:
             changes |= {"state": DeliveryState.delivered, "delivered_at": now, "next_attempt_at": None}
-        elif attempts > len(self.delays):
+        elif outcome.final or attempts > len(self.delays):
             changes |= {"state": DeliveryState.failed, "next_attempt_at": None}
             log.warning("gave up delivering %s to %s after %d attempts: %s", delivery.kind, delivery.target,
                         attempts, outcome.error)
