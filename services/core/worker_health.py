@@ -2,7 +2,8 @@
 
 - ``/livez``: the process is alive and its task loop is not wedged: Celery's main thread runs, and no
   task has run longer than a photo may take (``FACETAG_STALLED_AFTER``, after which the reconciler
-  queues the photo again anyway; a training, six times that). 503 means: restart me.
+  queues the photo again anyway; a task over the whole library, such as a training, six times that).
+  503 means: restart me.
 - ``/readyz``: the worker takes tasks (Celery is consuming, not starting nor shutting down), the
   catalog, the blob store and the broker answer, and the stage's own check passes (a classifier: a
   model is loaded). The store checks run every few seconds in a thread of their own, so a probe is
@@ -32,14 +33,18 @@ from pydantic import BaseModel
 from services.core import metrics
 from services.core.blobs import open_blobs
 from services.core.catalog import open_catalog
+from services.core.queue import COLLECT_DATASET, REDETECT_LIBRARY, SWITCH_NETWORK, TRAIN_MODEL
 from services.core.readiness import FAILING, OK, store_checks, without_reasons
 from services.core.settings import Settings
-from services.core.task_metrics import CLOCK, TaskClock
+from services.core.task_metrics import CLOCK, TaskClock, stage_and_name
 
 log = logging.getLogger(__name__)
 CHECK_EVERY_SECONDS = 5.0
 STALE_AFTER_SECONDS = 30.0  # store checks older than this (their thread hangs) count as failing
-TRAINING_FACTOR = 6
+LIBRARY_FACTOR = 6
+# Tasks over the whole library: they take longer than a photo, as the library grows.
+LIBRARY_TASKS = frozenset(stage_and_name(name)[1] for name in (TRAIN_MODEL, COLLECT_DATASET, SWITCH_NETWORK,
+                                                               REDETECT_LIBRARY))
 StageCheck = Callable[[], str | None]  # None when the stage is ready, else why not
 
 
@@ -76,16 +81,16 @@ class WorkerHealth:
 
     # liveness --------------------------------------------------------------------------------------
 
-    def wedge_limit(self, stage: str) -> float:
+    def wedge_limit(self, task: str) -> float:
         base = float(self.settings.stalled_after)
-        return base * TRAINING_FACTOR if stage == "train" else base
+        return base * LIBRARY_FACTOR if task in LIBRARY_TASKS else base
 
     def liveness(self) -> Probe:
         checks = {"main thread": OK if threading.main_thread().is_alive() else f"{FAILING}: it has ended"}
         now = time.monotonic()
         for running in self.clock.running():
             took = now - running.since
-            if took > self.wedge_limit(running.stage):
+            if took > self.wedge_limit(running.task):
                 checks["tasks"] = f"{FAILING}: {running.task} has run {took:.0f} s"
                 break
         else:
