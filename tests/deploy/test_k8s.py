@@ -40,11 +40,19 @@ def render(kustomize: Path, overlay: str, tmp: Path) -> list[Resource]:
     return [doc for doc in yaml.safe_load_all(built.stdout) if doc]
 
 
-@pytest.fixture(scope="module", params=OVERLAYS)
-def overlay(request: pytest.FixtureRequest, kustomize: Path, tmp_path_factory: pytest.TempPathFactory
-            ) -> tuple[str, list[Resource]]:
+@pytest.fixture(scope="module")
+def rendered(kustomize: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], list[Resource]]:
+    """``rendered(OVERLAY)``: the overlay's objects, built once per module."""
+    @cache
+    def build(name: str) -> list[Resource]:
+        return render(kustomize, name, tmp_path_factory.mktemp(name))
+    return build
+
+
+@pytest.fixture(params=OVERLAYS)
+def overlay(request: pytest.FixtureRequest, rendered: Callable[[str], list[Resource]]) -> tuple[str, list[Resource]]:
     name: str = request.param
-    return name, render(kustomize, name, tmp_path_factory.mktemp(name))
+    return name, rendered(name)
 
 
 def _closed(schema: Any) -> Any:
@@ -180,8 +188,8 @@ def test_keda_scales_detectors_and_classifiers_on_their_queues(overlay: tuple[st
         assert spec["triggers"][0]["authenticationRef"]["name"] in auth
 
 
-def test_gpu_classifiers_ask_for_a_gpu_and_insist_on_cuda(kustomize: Path, tmp_path: Path) -> None:
-    deployments = by_kind(render(kustomize, "gpu", tmp_path), "Deployment")
+def test_gpu_classifiers_ask_for_a_gpu_and_insist_on_cuda(rendered: Callable[[str], list[Resource]]) -> None:
+    deployments = by_kind(rendered("gpu"), "Deployment")
     classifier = container(deployments["facetag-classifier"])
     assert classifier["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert {"name": "FACETAG_EXECUTION_PROVIDER", "value": "cuda"} in classifier["env"]
@@ -189,17 +197,18 @@ def test_gpu_classifiers_ask_for_a_gpu_and_insist_on_cuda(kustomize: Path, tmp_p
     assert "nvidia.com/gpu" not in detector["resources"]["limits"] and "env" not in detector
 
 
-def test_no_password_ships_and_every_setting_exists(kustomize: Path, tmp_path: Path) -> None:
+def test_no_password_ships_and_every_setting_exists(kustomize: Path, rendered: Callable[[str], list[Resource]],
+                                                    tmp_path: Path) -> None:
     """cpu and gpu expect the operator's Secret; dev will not render until its random secrets.env is made."""
     for name in ("cpu", "gpu"):
-        assert not by_kind(render(kustomize, name, tmp_path / name), "Secret")
+        assert not by_kind(rendered(name), "Secret")
     built = subprocess.run([str(kustomize), "build", str(K8S / "overlays" / "dev")], capture_output=True, text=True)
     if not (K8S / "overlays" / "dev" / "secrets.env").exists():
         assert built.returncode != 0 and "secrets.env" in built.stderr
-    first = by_kind(render(kustomize, "dev", tmp_path / "dev1"), "Secret")["facetag"]["data"]
-    second = by_kind(render(kustomize, "dev", tmp_path / "dev2"), "Secret")["facetag"]["data"]
+    first = by_kind(rendered("dev"), "Secret")["facetag"]["data"]
+    second = by_kind(render(kustomize, "dev", tmp_path), "Secret")["facetag"]["data"]
     assert first["MINIO_ROOT_PASSWORD"] != second["MINIO_ROOT_PASSWORD"], "dev passwords must be random"
-    settings = by_kind(render(kustomize, "cpu", tmp_path / "cpu2"), "ConfigMap")
+    settings = by_kind(rendered("cpu"), "ConfigMap")
     (config,) = settings.values()
     keys = set(config["data"]) | {k for k in first if k.startswith("FACETAG_")}
     unknown = sorted(k for k in keys if k.removeprefix("FACETAG_").lower() not in Settings.model_fields)
