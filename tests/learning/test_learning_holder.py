@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from learning_data import BuiltModel
+from prometheus_client import REGISTRY
 
 from services.classifier.identity import IdentityModel, Prediction
 from services.classifier.model_holder import ModelHolder, PublishedModel
@@ -29,6 +30,12 @@ def _holder(tmp_path: Path, **settings: object) -> ModelHolder:
                       onnx_threads=1, **settings)  # type: ignore[arg-type]
     fallback: IdentityModel = NoModel()
     return ModelHolder(config, open_blobs(config.blob_url), lambda: fallback)
+
+
+def _counted() -> tuple[float, float]:
+    """facetag_model_reloads_total and facetag_models_refused_total of this process."""
+    return (REGISTRY.get_sample_value("facetag_model_reloads_total") or 0.0,
+            REGISTRY.get_sample_value("facetag_models_refused_total") or 0.0)
 
 
 def _publish(holder: ModelHolder, model: BuiltModel, version: str) -> None:
@@ -55,6 +62,7 @@ def test_descriptor_only_until_a_model_is_published(tmp_path: Path, built_models
 def test_damaged_model_is_refused_and_reported_old_keeps_serving(tmp_path: Path, built_models: list[BuiltModel],
                                                                  chips: np.ndarray) -> None:
     holder = _holder(tmp_path)
+    reloads, refused = _counted()
     _publish(holder, built_models[0], "v1")
     holder.check()
     good, other = built_models
@@ -80,6 +88,7 @@ def test_damaged_model_is_refused_and_reported_old_keeps_serving(tmp_path: Path,
     _publish(holder, other, "v4")
     assert holder.check()
     assert holder.current().version == "v4" and holder.error is None
+    assert _counted() == (reloads + 2, refused + 2)  # v1 and v4 loaded; v2 and v3 refused (the metrics)
 
 
 def test_a_broken_current_model_at_start_serves_descriptors_only(tmp_path: Path,
