@@ -77,6 +77,7 @@ EXPECTED: dict[tuple[str, str], Policy] = {
     ("PATCH", "/v1/admin/users/{user_id}"): Policy.admin,
     ("DELETE", "/v1/admin/users/{user_id}"): Policy.admin,
     ("GET", "/v1/admin/audit"): Policy.admin,
+    ("GET", "/v1/events"): Policy.read,  # issue 13, item 5
     ("GET", "/v1/admin/webhooks"): Policy.admin,  # issue 13, item 5
     ("POST", "/v1/admin/webhooks"): Policy.admin,
     ("PATCH", "/v1/admin/webhooks/{hook_id}"): Policy.admin,
@@ -195,6 +196,9 @@ class Fixtures:
 def _body(method: str, path: str) -> dict[str, object]:
     if (method, path) == ("POST", "/v1/images"):
         return {"files": {"file": ("matrix.jpg", _jpeg(), "image/jpeg")}}
+    if (method, path) == ("GET", "/v1/events"):
+        # The stream never ends: an unknown kind is answered 422 once the caller is let in, 401/403 before.
+        return {"params": {"kinds": "not.a.kind"}}
     bodies: dict[tuple[str, str], object] = {
         ("POST", "/v1/images/{image_id}/faces"): {"box": {"left": 1, "top": 1, "width": 20, "height": 20}},
         ("PATCH", "/v1/faces/{face_id}"): {"name": "Matrix Person"},
