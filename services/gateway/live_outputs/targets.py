@@ -15,6 +15,7 @@ import socket
 from urllib.parse import urlsplit
 
 MAX_URL_LENGTH = 2048
+RESOLVE_SECONDS = 3.0  # an upload waits for this check: a slow resolver must not hold it
 _PORT = r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?"
 # The same rules as check_url, for the OpenAPI document: http(s), an ASCII host name or IPv4 address without
 # user:password@, an optional port from 1 to 65535, then printable ASCII.
@@ -61,7 +62,10 @@ async def check_public(url: str, what: str) -> None:
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
-        found = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+        found = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(
+            host, parts.port or 443, type=socket.SOCK_STREAM), RESOLVE_SECONDS)
+    except TimeoutError:
+        raise RefusedTarget(f"{what}'s host {host!r} did not resolve within {RESOLVE_SECONDS} s") from None
     except OSError as exc:
         raise RefusedTarget(f"{what}'s host {host!r} does not resolve ({exc.strerror or exc})") from None
     private = sorted({str(info[4][0]) for info in found if not _public(str(info[4][0]))})
