@@ -100,7 +100,12 @@ async def test_saved_attempts_show_in_the_log_and_finished_ones_are_pruned(
                                      "next_attempt_at": None, "delivered_at": utcnow()})
     await store.save_delivery(done)
     await store.claim_delivery(_delivery("e2", "hook1"))  # still pending: never pruned
+    await store.set_callback(Callback(image_id="old", url="https://a.example/cb", signing_key="k",
+                                      created_at=utcnow() - timedelta(days=30)))
+    await store.set_callback(Callback(image_id="new", url="https://a.example/cb", signing_key="k",
+                                      created_at=utcnow() + timedelta(days=1)))
     assert await store.prune_deliveries(utcnow() + timedelta(seconds=1)) == 1
+    assert await store.get_callback("old") is None and await store.get_callback("new") is not None
     assert [d.event_id for d in await store.list_deliveries("hook1", 10)] == ["e2"]
     with pytest.raises(NotFound):
         await store.save_delivery(_delivery("absent", "hook1"))

@@ -115,6 +115,7 @@ class MongoWebhookStore(MongoBase, WebhookStore):
 
     async def prune_deliveries(self, finished_before: datetime) -> int:
         await (await self._col("webhook_leases")).delete_many({"at": {"$lt": finished_before}})
+        await (await self._col("upload_callbacks")).delete_many({"created_at": {"$lt": finished_before}})
         result = await (await self._col("webhook_deliveries")).delete_many(
             {"state": {"$ne": DeliveryState.pending.value}, "created_at": {"$lt": finished_before}})
         return int(result.deleted_count)

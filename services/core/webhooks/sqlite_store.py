@@ -14,7 +14,9 @@ from services.core.webhooks.store import WebhookStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS webhooks (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, doc TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS upload_callbacks (image_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS upload_callbacks (
+    image_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, doc TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS webhook_deliveries (
     id TEXT PRIMARY KEY, target TEXT NOT NULL, state TEXT NOT NULL, next_attempt_at INTEGER,
     lease_until INTEGER NOT NULL, created_at INTEGER NOT NULL, doc TEXT NOT NULL
@@ -65,8 +67,8 @@ class SQLiteWebhookStore(SQLiteBase, WebhookStore):
 
     async def set_callback(self, callback: Callback) -> None:
         async with self._session(write=True) as db:
-            await db.execute("INSERT OR REPLACE INTO upload_callbacks (image_id, doc) VALUES (?, ?)",
-                             (callback.image_id, callback.model_dump_json()))
+            await db.execute("INSERT OR REPLACE INTO upload_callbacks (image_id, created_at, doc) VALUES (?, ?, ?)",
+                             (callback.image_id, utc_ms(callback.created_at), callback.model_dump_json()))
 
     async def get_callback(self, image_id: str) -> Callback | None:
         async with self._session() as db:
@@ -114,6 +116,7 @@ class SQLiteWebhookStore(SQLiteBase, WebhookStore):
 
     async def prune_deliveries(self, finished_before: datetime) -> int:
         async with self._session(write=True) as db:
+            await db.execute("DELETE FROM upload_callbacks WHERE created_at < ?", (utc_ms(finished_before),))
             cursor = await db.execute("DELETE FROM webhook_deliveries WHERE state != ? AND created_at < ?",
                                       (DeliveryState.pending.value, utc_ms(finished_before)))
             return int(cursor.rowcount)

@@ -64,4 +64,5 @@ class WebhookStore(ABC):
 
     @abstractmethod
     async def prune_deliveries(self, finished_before: datetime) -> int:
-        """Delete delivered and failed deliveries created before the given time; returns how many."""
+        """Delete delivered and failed deliveries, and upload callbacks, made before the given time; returns how
+        many deliveries went."""

@@ -28,7 +28,7 @@ from services.gateway.live_outputs.targets import RefusedTarget, check_public
 log = logging.getLogger(__name__)
 
 CALLBACK_KINDS = frozenset({EventKind.photo_done, EventKind.photo_failed})
-KEEP_LOG = timedelta(days=7)  # finished deliveries stay in the log this long
+KEEP_LOG = timedelta(days=7)  # finished deliveries stay in the log this long, upload callbacks too
 PRUNE_EVERY = timedelta(hours=1)
 TAKE_AT_ONCE = 20
 PARALLEL_SENDS = 16
