@@ -27,6 +27,7 @@ from services.core.webhooks.signing import (
     callback_key,
     verify,
 )
+from services.gateway.live_outputs.sender import Outcome, new_client, post_signed
 from services.gateway.live_outputs.webhook_dispatch import WebhookDispatcher
 
 Dispatchers = Callable[..., WebhookDispatcher]
@@ -175,3 +176,15 @@ async def test_a_callback_to_a_private_address_is_refused_when_sent(store: Webho
     [delivery] = await store.list_deliveries(callback.target, 10)
     assert delivery.state is DeliveryState.failed and "loopback, private or link-local" in (delivery.last_error or "")
     assert delivery.attempts == 1  # no retry can make the address public
+
+
+async def test_a_callback_goes_to_the_address_that_was_checked_not_a_second_lookup() -> None:
+    # receiver.invalid never resolves: the request can only arrive because it went to the checked address.
+    with Receiver() as receiver:
+        port = receiver.server.server_address[1]
+        async with new_client(2.0) as client:
+            outcome = await post_signed(client, f"http://receiver.invalid:{port}/hook", "{}", "k", "e1", "photo.done",
+                                        address="127.0.0.1")
+    assert outcome == Outcome(204, None)
+    [request] = receiver.received
+    assert request.headers["Host"] == f"receiver.invalid:{port}"

@@ -15,6 +15,7 @@ from services.core.webhooks.signing import (
     TIMESTAMP_HEADER,
     signature,
 )
+from services.gateway.live_outputs.targets import pinned
 
 EXCERPT_BYTES = 200  # of a failing receiver's answer, kept in the delivery log; nothing more is read or stored
 
@@ -33,14 +34,21 @@ def new_client(timeout: float) -> httpx.AsyncClient:
                              headers={"User-Agent": f"Facetag/{__version__} (webhooks)"})
 
 
-async def post_signed(client: httpx.AsyncClient, url: str, body: str, secret: str, event_id: str,
-                      kind: str) -> Outcome:
+async def post_signed(client: httpx.AsyncClient, url: str, body: str, secret: str, event_id: str, kind: str, *,
+                      address: str | None = None) -> Outcome:
+    """POST ``body`` signed; to ``address`` (an IP the caller checked) instead of a fresh lookup of the host,
+    when given: TLS then still checks the certificate against the URL's host name."""
     data = body.encode()
     timestamp = int(time.time())
     headers = {"Content-Type": "application/json", EVENT_ID_HEADER: event_id, EVENT_KIND_HEADER: kind,
                TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: signature(secret, timestamp, data)}
+    extensions = {}
+    if address is not None:
+        host = httpx.URL(url).host
+        url, headers["Host"] = pinned(url, address)
+        extensions["sni_hostname"] = host
     try:
-        async with client.stream("POST", url, content=data, headers=headers) as response:
+        async with client.stream("POST", url, content=data, headers=headers, extensions=extensions) as response:
             if response.is_success:
                 return Outcome(response.status_code, None)
             if response.is_redirect:

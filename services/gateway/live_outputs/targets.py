@@ -3,7 +3,8 @@
 Only http and https, with a host and without credentials in them. An upload's ``callback_url`` is chosen by any
 uploader, so it must not reach into the server's own network (SSRF): every address its host resolves to must be
 public, unless the operator allows private ones. Admins' webhooks may point anywhere (a receiver on the LAN is the
-usual case). The check is made when the URL is given and again before every attempt (a name can be re-pointed).
+usual case). The check is made when the URL is given and again before every attempt (a name can be re-pointed),
+which then connects to the address checked, not to a second lookup's.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def _public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-async def check_public(url: str, what: str) -> None:
-    """RefusedTarget unless every address the URL's host resolves to is public (not loopback, private,
+async def check_public(url: str, what: str) -> str:
+    """One public address of the URL's host, to connect to (so a second lookup cannot lead elsewhere: DNS
+    rebinding). RefusedTarget unless every address the host resolves to is public (not loopback, private,
     link-local, multicast or reserved), or when it does not resolve."""
     parts = urlsplit(url)
     host = parts.hostname or ""
@@ -72,3 +74,12 @@ async def check_public(url: str, what: str) -> None:
     if private:
         raise RefusedTarget(f"{what}'s host {host!r} is a loopback, private or link-local address "
                             f"({', '.join(private)}); callbacks may only reach public addresses")
+    return str(found[0][4][0])
+
+
+def pinned(url: str, address: str) -> tuple[str, str]:
+    """``url`` with its host replaced by ``address``, and the Host header that names the original host."""
+    parts = urlsplit(url)
+    shown = f"[{address}]" if ":" in address else address
+    netloc = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=shown + (f":{parts.port}" if parts.port else "")).geturl(), netloc

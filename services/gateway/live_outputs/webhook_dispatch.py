@@ -117,18 +117,19 @@ class WebhookDispatcher:
             callback = await self.store.get_callback(delivery.target.removeprefix(CALLBACK_PREFIX))
             if callback is None:
                 return Outcome(None, "the photo's callback is gone", final=True)
-            secret = callback.signing_key
+            secret, address = callback.signing_key, None
             if not self.settings.callback_allow_private:
                 try:
-                    await check_public(delivery.url, "callback_url")
+                    address = await check_public(delivery.url, "callback_url")
                 except RefusedTarget as exc:
                     return Outcome(None, str(exc), final=True)
         else:
             hook = await self.store.get_hook(delivery.target)
             if hook is None:
                 return Outcome(None, "the webhook was deleted", final=True)
-            secret = hook.secret
-        return await post_signed(self.client, delivery.url, delivery.body, secret, delivery.event_id, delivery.kind)
+            secret, address = hook.secret, None
+        return await post_signed(self.client, delivery.url, delivery.body, secret, delivery.event_id, delivery.kind,
+                                 address=address)
 
     def _after(self, delivery: Delivery, outcome: Outcome) -> Delivery:
         now = utcnow()
