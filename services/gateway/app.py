@@ -83,7 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.outbox = Outbox(app.state.celery)
         app.state.event_bus = EventBus.for_settings(settings)
         app.state.event_hub = EventHub(app.state.event_bus.transport)
-        background = [asyncio.create_task(run_reconciler(app.state.stores, app.state.celery, settings)),
+        background = [asyncio.create_task(run_reconciler(app.state.stores, app.state.celery, settings,
+                                                     app.state.event_bus)),
                       asyncio.create_task(app.state.outbox.run()),
                       asyncio.create_task(app.state.event_hub.run())]
         app.state.live_outputs = await LiveOutputs.start(settings, app.state.event_hub)

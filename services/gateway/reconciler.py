@@ -14,6 +14,8 @@ from datetime import timedelta
 from celery import Celery
 
 from services.core.domain import ImageStatus, utcnow
+from services.core.event_bus import EventBus
+from services.core.events import Event, EventKind
 from services.core.orphans import OrphanSweep
 from services.core.queue import CLASSIFY_IMAGE, CLASSIFY_QUEUE, DETECT_IMAGE, DETECT_QUEUE, send, waiting_tasks
 from services.core.settings import Settings
@@ -22,7 +24,7 @@ from services.core.stores import Stores
 log = logging.getLogger(__name__)
 
 
-async def reconcile_once(stores: Stores, celery: Celery, settings: Settings) -> int:
+async def reconcile_once(stores: Stores, celery: Celery, settings: Settings, events: EventBus | None = None) -> int:
     stalled = await stores.catalog.stalled_images(utcnow() - timedelta(seconds=settings.stalled_after))
     if not stalled:
         return 0
@@ -33,9 +35,10 @@ async def reconcile_once(stores: Stores, celery: Celery, settings: Settings) -> 
     requeued = 0
     for image in stalled:
         if image.attempts > settings.task_max_retries:
-            await stores.catalog.set_image_status(
-                image.id, ImageStatus.failed, f"gave up after {image.attempts} attempts that did not finish"
-            )
+            reason = f"gave up after {image.attempts} attempts that did not finish"
+            await stores.catalog.set_image_status(image.id, ImageStatus.failed, reason)
+            if events is not None:
+                events.publish(Event(kind=EventKind.photo_failed, image_id=image.id, data={"reason": reason}))
             log.error("image %s failed: %d attempts did not finish", image.id, image.attempts)
             continue
         classify = image.status == ImageStatus.classifying
@@ -51,7 +54,7 @@ async def reconcile_once(stores: Stores, celery: Celery, settings: Settings) -> 
     return requeued
 
 
-async def run_reconciler(stores: Stores, celery: Celery, settings: Settings) -> None:
+async def run_reconciler(stores: Stores, celery: Celery, settings: Settings, events: EventBus) -> None:
     interval = max(1.0, min(30.0, settings.stalled_after / 2))
     orphans = OrphanSweep()
     swept_at = -float("inf")  # the first sweep runs at start
@@ -65,6 +68,6 @@ async def run_reconciler(stores: Stores, celery: Celery, settings: Settings) -> 
                 log.warning("orphan sweep failed: %s", exc)
         await asyncio.sleep(interval)
         try:
-            await reconcile_once(stores, celery, settings)
+            await reconcile_once(stores, celery, settings, events)
         except Exception as exc:  # a store outage: try again next round
             log.warning("reconciler round failed: %s", exc)

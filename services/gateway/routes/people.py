@@ -260,4 +260,5 @@ async def erase_person(person_id: str, request: Request, stores: StoresDep, cele
     await audit(request, "person.erase", "person", report.reference,
                 after={"faces_removed": report.faces_removed, "models_withdrawn": report.models_withdrawn,
                        "datasets_rewritten": report.datasets_rewritten})
+    person_changed(request, person_id, "person.erase")
     return report
