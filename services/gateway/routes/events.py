@@ -16,7 +16,7 @@ buffered come first.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
@@ -46,7 +46,8 @@ def resync(reason: str, dropped: int = 0) -> ServerSentEvent:
     return ServerSentEvent(json.dumps({"reason": reason, "dropped": dropped}), event="resync")
 
 
-async def stream(hub: EventHub, kinds: frozenset[EventKind], after: str | None) -> AsyncIterator[ServerSentEvent]:
+async def stream(hub: EventHub, kinds: frozenset[EventKind], after: str | None
+                 ) -> AsyncGenerator[ServerSentEvent, None]:
     # Subscribed here, not in the route: a response never started leaves no subscription behind.
     with hub.subscribe(kinds, after=after) as subscription:
         yield ServerSentEvent(json.dumps({"kinds": sorted(kinds)}), event="ready")
