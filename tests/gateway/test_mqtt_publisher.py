@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from mqtt_listener import Listener
+from servers import free_port
 
 from services.core.events import Event, EventKind
 from services.core.webhooks import WebhookStore, open_webhook_store
@@ -105,3 +106,11 @@ def test_broker_urls_are_read_and_shown_without_the_password() -> None:
     for bad in ("http://broker.lan", "mqtt://", "mqtt://broker.lan:notaport"):
         with pytest.raises(ValueError, match="FACETAG_MQTT_URL"):
             BrokerAddress.parse(bad)
+
+
+async def test_a_gateway_whose_broker_is_away_publishes_and_stops_without_error(store: WebhookStore) -> None:
+    away = BrokerAddress("127.0.0.1", free_port(), False, "facetag", "whatever")
+    gateway = MqttPublisher(away, PREFIX, store)
+    gateway.start()
+    await gateway.handle(Event(kind=EventKind.photo_done))  # queued for when the broker is back
+    await asyncio.to_thread(gateway.stop)

@@ -85,7 +85,8 @@ class MqttPublisher:
         self.client.loop_start()
 
     def stop(self) -> None:
-        self.client.publish(self.status_topic, "offline", qos=1, retain=True).wait_for_publish(2)
+        if self.client.is_connected():  # else the broker already holds "offline" (the will) or never saw us
+            self.client.publish(self.status_topic, "offline", qos=1, retain=True).wait_for_publish(2)
         self.client.disconnect()
         self.client.loop_stop()
 
