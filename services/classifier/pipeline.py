@@ -76,10 +76,16 @@ class Classifier:
         log.info("image %s: %d face(s) classified", image_id, len(faces))
 
     async def _announce_done(self, image_id: str) -> None:
-        """photo.done, with the faces and the names on the photo now (people's and the model's)."""
+        """photo.done, with the faces and the names on the photo now (people's and the model's). The photo is
+        done already: a store failing here costs the event its names, never the task a retry."""
         catalog = self.ctx.stores.catalog
-        faces = await catalog.list_faces(FaceQuery(image_id=image_id))
-        people = [await catalog.get_person(pid) for pid in {f.person_id for f in faces if f.person_id}]
+        try:
+            faces = await catalog.list_faces(FaceQuery(image_id=image_id))
+            people = [await catalog.get_person(pid) for pid in {f.person_id for f in faces if f.person_id}]
+        except Exception as exc:
+            log.warning("image %s: photo.done is sent without its faces: %s", image_id, exc)
+            self.ctx.events.publish(Event(kind=EventKind.photo_done, image_id=image_id))
+            return
         names = sorted(person.name for person in people if person is not None)
         self.ctx.events.publish(Event(kind=EventKind.photo_done, image_id=image_id,
                                       data={"faces": len(faces), "names": names}))

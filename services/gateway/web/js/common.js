@@ -292,6 +292,9 @@ if (document.body) mountSkipLink();
 // way of keeping up changes: "ready" (subscribed: the first time, or back after a break: "reconnected"),
 // "resync" (the gateway could not replay everything: reload) or "down" (no stream: liveEventsUp() is false,
 // and parts of the page go back to their slow poll until it is back).
+// A hidden tab closes its stream and opens it again when shown ("reconnected": the page catches up then):
+// browsers allow only six connections to a server over HTTP/1.1, and a stream holds one for good, so six
+// tabs kept open in the background would otherwise leave none for the next page.
 const LIVE_EVENT_KINDS = ["photo.queued", "photo.detected", "photo.done", "photo.failed", "face.named",
   "person.changed", "model.published", "job.changed"];
 const LIVE_REOPEN_MS = 30_000; // after the server refused the stream (signed out, restarting behind a proxy)
@@ -309,7 +312,7 @@ function liveChange(why) {
 }
 
 function openLiveEvents() {
-  if (liveSource || typeof EventSource === "undefined") return;
+  if (liveSource || document.hidden || typeof EventSource === "undefined") return;
   const source = new EventSource("/v1/events");
   liveSource = source;
   source.addEventListener("ready", () => {
@@ -340,6 +343,17 @@ function openLiveEvents() {
     });
   }
 }
+
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden && liveSource) {
+    liveSource.close();
+    liveSource = null;
+    liveUp = false;
+    liveHadBreak = true;
+  } else if (!document.hidden && liveListeners.size) {
+    openLiveEvents();
+  }
+});
 
 // Returns a function that stops listening. kinds: a list, or null for every kind.
 export function onLiveEvents(kinds, onEvent, onChange = null) {
