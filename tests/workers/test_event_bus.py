@@ -13,11 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from services.core.domain import Job, JobState, new_id
 from services.core.event_bus import EventBus, EventTransport
 from services.core.event_hub import EventHub
 from services.core.event_redis import RedisTransport
 from services.core.event_socket import SocketTransport, events_folder
 from services.core.events import Event, EventKind
+from services.core.settings import Settings
+from services.core.worker_runtime import WorkerContext
 
 # Publishes the given number of photo.done events from a separate process, then flushes.
 PUBLISHER = """
@@ -150,3 +153,25 @@ async def test_a_reconnecting_subscriber_gets_what_it_missed_if_still_buffered(t
     with hub.subscribe(after=sent[0].id) as events:  # fell out of the buffer
         assert not events.replay_complete
     assert hub.subscriber_count == 0
+
+
+async def test_a_workers_job_update_is_announced_as_job_changed(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    ctx = WorkerContext(settings)  # a worker process's own loop, stores and bus
+    hub = EventHub(SocketTransport(tmp_path))
+    runner = asyncio.create_task(hub.run())
+    try:
+        await asyncio.wait_for(hub.listening.wait(), 10)
+        await asyncio.to_thread(lambda: ctx.stores)  # opened on the worker's loop, off this one
+        job = await asyncio.to_thread(ctx.run, ctx.stores.catalog.create_job(Job(id=new_id(), kind="train")))
+        with hub.subscribe({EventKind.job_changed}) as events:
+            await asyncio.to_thread(ctx.run, ctx.update_job(job.id, state=JobState.running, progress=0.5,
+                                                            message="training", result={"big": "not sent"}))
+            event = await asyncio.wait_for(anext(events), 10)
+        assert event.data == {"job_id": job.id, "state": "running", "progress": 0.5, "message": "training"}
+        stored = await asyncio.to_thread(ctx.run, ctx.stores.catalog.get_job(job.id))
+        assert stored is not None and stored.progress == 0.5
+    finally:
+        runner.cancel()
+        ctx.events.close()
+        await asyncio.to_thread(ctx.run, ctx.stores.close())
