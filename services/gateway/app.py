@@ -15,7 +15,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_fastapi_instrumentator import Instrumentator
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from services import __version__
 from services.core.event_bus import EventBus
@@ -56,6 +55,7 @@ from services.gateway.routes import (
 )
 from services.gateway.security.middleware import Gate
 from services.gateway.security.policy import Policy, allow, api_routes, policy_of
+from services.gateway.security.trusted_hosts import TrustedHosts
 from services.gateway.web_mount import WebPages
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list,
                            allow_methods=["*"], allow_headers=["Authorization", "Content-Type", "X-CSRF-Token"])
     if "*" not in settings.trusted_host_list:
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_host_list)
+        app.add_middleware(TrustedHosts, allowed_hosts=settings.trusted_host_list,
+                           any_host_paths=frozenset({"/healthz", "/readyz", METRICS_PATH}))
     # Outermost: every answer is timed, refusals included, by route template (unmatched paths as "none").
     Instrumentator(excluded_handlers=[METRICS_PATH]).add(metrics.observe_request).instrument(app)
     return app

@@ -99,6 +99,16 @@ def test_a_foreign_host_is_refused(api: Api) -> None:
     assert api.client.get("/healthz", headers={"Host": "127.0.0.1:8000"}).status_code == 200
 
 
+def test_probes_and_scrapes_by_pod_address_are_answered(api: Api) -> None:
+    """Kubernetes probes and Prometheus address a pod by its IP: no list of host names can hold it."""
+    pod = {"Host": "10.42.0.17:8000"}
+    assert api.client.get("/readyz", headers={**ANON, **pod}).status_code == 200
+    assert api.client.get("/healthz", headers={**ANON, **pod}).status_code == 200
+    assert api.client.get("/metrics", headers={**ANON, **pod}).status_code == 401  # still needs the token
+    assert api.client.get("/metrics", headers=pod).status_code == 200
+    assert api.client.get("/v1/people", headers=pod).status_code == 400  # the rest is still checked
+
+
 @pytest.fixture
 def quick_lockout(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(accounts, "SLOWDOWN_STEP", 0.0)

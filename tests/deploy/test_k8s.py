@@ -144,7 +144,6 @@ def test_probes_follow_the_health_endpoints(overlay: tuple[str, list[Resource]])
     gateway = container(deployments["facetag-gateway"])
     assert gateway["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert gateway["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert {"name": "Host", "value": "localhost"} in gateway["readinessProbe"]["httpGet"]["httpHeaders"]
     for kind in ("detector", "classifier", "trainer"):
         worker = container(deployments[f"facetag-{kind}"])
         assert worker["command"] == ["facetag", "worker", kind]
