@@ -15,7 +15,9 @@ Usage (the SSE route, the webhook and MQTT dispatchers)::
 - ``replay_complete`` is False when ``after`` named an event no longer (or never) in the buffer: the
   consumer cannot know what it missed.
 - The hub is started and stopped with the app (``run()`` as a background task); while the
-  transport is down it retries, logging one warning per outage.
+  transport is down it retries, logging one warning per outage. Events published meanwhile are lost:
+  ``next_or_gap()`` (instead of iterating) answers None once the hub is back, for consumers that tell
+  their own clients to resync; plain iteration just goes on.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class Subscription:
         self.kinds = kinds
         self.replay_complete = True
         self._hub = hub
-        self._queue: asyncio.Queue[Event] = asyncio.Queue(queue_size)
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(queue_size)  # None: a gap in the stream
         self._dropped = 0
 
     def wants(self, event: Event) -> bool:
@@ -56,17 +58,24 @@ class Subscription:
         dropped, self._dropped = self._dropped, 0
         return dropped
 
-    def offer(self, event: Event) -> None:
+    def offer(self, event: Event | None) -> None:
+        """Queue an event (None: events were lost before it), dropping the oldest when full."""
         if self._queue.full():
             self._queue.get_nowait()
             self._dropped += 1
         self._queue.put_nowait(event)
 
+    async def next_or_gap(self) -> Event | None:
+        """The next event, or None where the hub lost events (its transport was down)."""
+        return await self._queue.get()
+
     def __aiter__(self) -> AsyncIterator[Event]:
         return self
 
     async def __anext__(self) -> Event:
-        return await self._queue.get()
+        while (event := await self._queue.get()) is None:
+            continue
+        return event
 
     def __enter__(self) -> Subscription:
         return self
@@ -111,6 +120,11 @@ class EventHub:
             if subscription.wants(event):
                 subscription.offer(event)
 
+    def lost_events(self) -> None:
+        """Tell every subscription that events were lost here (``next_or_gap`` answers None)."""
+        for subscription in self._subscriptions:
+            subscription.offer(None)
+
     async def run(self) -> None:
         """Listen on the transport until cancelled, reconnecting after failures."""
         failures = 0
@@ -120,12 +134,12 @@ class EventHub:
                     self.listening.set()
                     if failures:
                         log.info("live events are received again")
+                        self.lost_events()
                     failures = 0
                     async for payload in stream:
                         self._receive(payload)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
+            except Exception as exc:  # not a cancellation: that is a BaseException, and ends the loop
+                self.listening.clear()  # at once: what is published from now on is not heard until it is set
                 if failures == 0:
                     log.warning("live events unavailable (%s: %s); retrying", type(exc).__name__, exc)
                 await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])

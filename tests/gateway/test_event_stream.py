@@ -39,3 +39,15 @@ async def test_a_client_coming_back_gets_the_missed_events_of_its_kinds(tmp_path
     replayed = await anext(messages)
     assert (replayed.event, replayed.id) == ("photo.done", sent[2].id)
     await messages.aclose()
+
+
+async def test_a_client_is_told_to_resync_when_the_gateway_lost_events(tmp_path: Path) -> None:
+    hub = EventHub(SocketTransport(tmp_path))
+    messages = stream(hub, frozenset(), None)
+    assert (await anext(messages)).event == "ready"
+    hub.lost_events()  # what run() does once its transport is back after an outage
+    hub.deliver(Event(kind=EventKind.photo_done))
+    resync = await anext(messages)
+    assert resync.event == "resync" and "lost its event source" in json.loads(str(resync.data))["reason"]
+    assert (await anext(messages)).event == "photo.done"
+    await messages.aclose()

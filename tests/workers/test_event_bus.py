@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from servers import RunningServer
 
 from services.core.domain import Job, JobState, new_id
 from services.core.event_bus import EventBus, EventTransport
@@ -175,3 +176,32 @@ async def test_a_workers_job_update_is_announced_as_job_changed(tmp_path: Path) 
         runner.cancel()
         ctx.events.close()
         await asyncio.to_thread(ctx.run, ctx.stores.close())
+
+
+@pytest.mark.servers
+async def test_after_a_redis_crash_events_flow_again_and_the_outage_is_logged_once(
+        crashable_redis: RunningServer, caplog: pytest.LogCaptureFixture) -> None:
+    transport = RedisTransport(crashable_redis.url)
+    bus = EventBus(RedisTransport(crashable_redis.url))
+    hub = EventHub(transport)
+    runner = asyncio.create_task(hub.run())
+    try:
+        await asyncio.wait_for(hub.listening.wait(), 10)
+        with caplog.at_level(logging.WARNING), hub.subscribe() as events:
+            await asyncio.to_thread(crashable_redis.crash)
+            while hub.listening.is_set():  # the hub notices the connection is gone
+                await asyncio.sleep(0.05)
+            for _ in range(20):  # lost while Redis is down; the publisher never notices
+                bus.publish(Event(kind=EventKind.photo_queued))
+            await asyncio.to_thread(crashable_redis.start_again)
+            await asyncio.wait_for(hub.listening.wait(), 30)  # the hub subscribed again by itself
+            bus.publish(Event(kind=EventKind.photo_done, image_id="after"))
+            gap = await asyncio.wait_for(events.next_or_gap(), 10)  # subscribers hear that events were lost
+            event = await asyncio.wait_for(anext(events), 10)
+        assert gap is None and (event.kind, event.image_id) == (EventKind.photo_done, "after")
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert sum("live events are being dropped" in w for w in warnings) == 1, warnings
+        assert sum("live events unavailable" in w for w in warnings) == 1, warnings
+    finally:
+        runner.cancel()
+        bus.close()

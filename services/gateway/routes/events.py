@@ -6,7 +6,8 @@ The stream, in order:
 - each event as ``event: <kind>`` (e.g. ``photo.done``), ``id: <event id>``, ``data: <Event JSON>``;
 - ``event: resync`` (no id) when the client cannot have everything it asked for: it reconnected with a
   ``Last-Event-ID`` no longer in this gateway's buffer of recent events, or it read so slowly that its
-  queue overflowed and the oldest events were dropped. Data: ``{"reason": ..., "dropped": n}``. A client
+  queue overflowed and the oldest events were dropped, or the gateway's own source of events was down
+  for a while (Redis restarting). Data: ``{"reason": ..., "dropped": n}``. A client
   then reloads what it shows from the REST API, as if it had just started;
 - a comment line every ``PING_SECONDS`` so proxies keep the connection open.
 Browsers' ``EventSource`` reconnects by itself and sends ``Last-Event-ID``; the missed events still
@@ -53,10 +54,14 @@ async def stream(hub: EventHub, kinds: frozenset[EventKind], after: str | None
         yield ServerSentEvent(json.dumps({"kinds": sorted(kinds)}), event="ready")
         if not subscription.replay_complete:
             yield resync("Last-Event-ID is no longer buffered")
-        async for event in subscription:
+        while True:
+            event = await subscription.next_or_gap()
             if dropped := subscription.take_dropped():
                 yield resync("the client read too slowly", dropped)
-            yield ServerSentEvent(event.model_dump_json(), event=event.kind.value, id=event.id)
+            if event is None:
+                yield resync("this gateway lost its event source for a while")
+            else:
+                yield ServerSentEvent(event.model_dump_json(), event=event.kind.value, id=event.id)
 
 
 EVENT_STREAM = {"description": "A server-sent event stream (text/event-stream) that stays open; see the summary.",
