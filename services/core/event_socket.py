@@ -8,8 +8,8 @@ to every socket in the folder. Why this and not a file queue or a small server:
   task) waits up to SEND_WAIT for the gateway to read, then drops that event for that gateway only;
 - a socket whose owner died answers ECONNREFUSED at once, so the publisher removes it: stale sockets
   clean themselves up.
-The folder listing is cached until the folder changes (its mtime) or for a second, so a send is one stat plus one
-``sendto`` per subscriber.
+The folder listing is cached until the folder changes (its mtime) or for a second, so a send is one
+stat plus one ``sendto`` per subscriber (bench/event_bus.py measures it).
 
 A socket path must fit in 108 bytes; when ``<data_dir>/events`` is too deep for that, the folder is a
 private one under the temporary directory, named after the data folder, so every process of one
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 SUFFIX = ".sock"
 MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes with the terminating zero
-RECEIVE_BUFFER = 1 << 20  # room for a burst of events while the gateway is busy
+RECEIVE_BUFFER = 1 << 20  # bytes; Linux also caps the queue at net.unix.max_dgram_qlen datagrams
 MAX_EVENT_BYTES = 60_000
 SEND_WAIT = 0.5  # seconds the sender thread waits for a subscriber whose queue is full
 # A folder's mtime ticks coarsely: a socket bound in the same tick as the last listing would go unseen,
