@@ -135,7 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if "*" not in settings.trusted_host_list:
         app.add_middleware(TrustedHosts, allowed_hosts=settings.trusted_host_list,
                            any_host_paths=frozenset({"/healthz", "/readyz", METRICS_PATH}))
-    # Outermost: every answer is timed, refusals included, by route template (unmatched paths as "none").
-    Instrumentator(excluded_handlers=[METRICS_PATH]).add(metrics.observe_request).instrument(app)
+    # Outermost: every answer is timed, refusals included, by route template (unmatched paths as "none"); not
+    # the event stream, which lasts as long as a page stays open and would only fill the top bucket.
+    Instrumentator(excluded_handlers=[METRICS_PATH, events.STREAM_PATH]).add(metrics.observe_request).instrument(app)
     return app
 

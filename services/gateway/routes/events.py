@@ -29,6 +29,7 @@ from services.gateway.errors import ApiError
 from services.gateway.security.policy import Policy, allow
 
 router = APIRouter(prefix="/v1", tags=["events"])
+STREAM_PATH = "/v1/events"
 
 PING_SECONDS = 15
 SEND_TIMEOUT = 30  # seconds a client may take to accept one message before the stream is closed
@@ -68,7 +69,8 @@ EVENT_STREAM = {"description": "A server-sent event stream (text/event-stream) t
                 "content": {"text/event-stream": {"schema": {"type": "string"}}}}
 
 
-@router.get("/events", dependencies=[allow(Policy.read)], response_class=EventSourceResponse,
+@router.get(STREAM_PATH.removeprefix(router.prefix), dependencies=[allow(Policy.read)],
+            response_class=EventSourceResponse,
             responses={200: EVENT_STREAM},
             summary="Live events (server-sent events): photo queued, detected, done or failed; face named; person "
                     "changed; model published. Each message: event = the kind, id = the event id, data = the "
