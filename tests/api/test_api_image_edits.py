@@ -9,7 +9,8 @@ from api_client import Api
 from PIL import Image
 
 from services.core import blob_layout
-from services.core.queue import PREPARE_FACE
+from services.core.domain import ImageStatus
+from services.core.queue import DETECT_IMAGE, PREPARE_FACE
 
 
 def test_a_drawn_box_becomes_a_manual_face_and_is_queued_for_its_chip(api: Api) -> None:
@@ -140,3 +141,27 @@ def test_an_uploaded_photo_can_be_deleted_and_uploaded_again(api: Api) -> None:
     again = api.client.post("/v1/images", files={"file": ("orange.jpg", data, "image/jpeg")})
     assert again.status_code == 202  # a new photo, not "already uploaded"
     assert again.json()["id"] != image_id
+
+
+def test_sending_a_photo_again_gets_it_going_if_its_task_was_lost(api: Api) -> None:
+    """A client whose upload answer was lost (the catalog died as it wrote the record) sends it again: the
+    photo is there, still queued, and its task may never have gone out, so it goes now. A finished photo
+    is only answered."""
+    buffer = io.BytesIO()
+    teal = Image.new("RGB", (64, 48), (30, 160, 150))
+    teal.paste((240, 240, 240), (0, 0, 16, 16))
+    teal.save(buffer, "JPEG")
+    photo = {"file": ("teal.jpg", buffer.getvalue(), "image/jpeg")}
+    first = api.client.post("/v1/images", files=photo)
+    assert first.status_code == 202, first.text
+    image_id = first.json()["id"]
+    api.sent.clear()  # as if the task had never been sent
+
+    again = api.client.post("/v1/images", files=photo)
+    assert (again.status_code, again.json()["id"]) == (200, image_id)
+    assert api.sent == [(DETECT_IMAGE, (image_id,))]
+
+    api.sent.clear()
+    api.run(api.catalog.set_image_status, image_id, ImageStatus.done)
+    assert api.client.post("/v1/images", files=photo).status_code == 200
+    assert api.sent == []

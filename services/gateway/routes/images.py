@@ -89,6 +89,10 @@ async def upload_image(
         await remember_callback(request, callback, stored.id)
     if not created:
         await asyncio.to_thread(stores.blobs.delete, blob_layout.original(image.id))
+        if stored.status is ImageStatus.queued:
+            # The earlier upload's answer may have been lost after its record was written (the catalog died
+            # as it answered) and its task never sent: send it now; a task twice is harmless.
+            await outbox.send(DETECT_IMAGE, stored.id)
         response.status_code = 200
         return await image_out(stored, stores.catalog)
     await outbox.send(DETECT_IMAGE, stored.id)  # the broker down: the photo is safe, its task sent when it is back
