@@ -23,14 +23,15 @@ class RetryRequested(Exception):
 
 
 def _task(retries: int) -> Any:
-    """The two things the policy reads from a bound Celery task: its retry count and ``retry``."""
+    """What the policy reads from a bound Celery task: its name, id, retry count and ``retry``."""
     calls: list[float] = []
 
     def retry(exc: Exception, countdown: float) -> RetryRequested:
         calls.append(countdown)
         return RetryRequested(str(exc))
 
-    return SimpleNamespace(request=SimpleNamespace(retries=retries), retry=retry, countdowns=calls)
+    request = SimpleNamespace(id=f"task-{retries}", retries=retries)
+    return SimpleNamespace(name="facetag.detect_image", request=request, retry=retry, countdowns=calls)
 
 
 @pytest.fixture
