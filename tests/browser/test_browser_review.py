@@ -17,7 +17,7 @@ from service_fixtures import Service, run_embedded
 pytestmark = pytest.mark.browser
 PEOPLE = {"ben_afflek": "Ben Affleck", "madonna": "Madonna"}
 NAMED_EACH = 3  # train photos named per person: few, so every guess of them is worth asking about
-ASKED_EACH = 4  # val photos per person uploaded after training
+ASKED_EACH = 5  # val photos per person uploaded after training: enough questions for every test here
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,10 @@ def test_answer_five_faces_by_keyboard_then_undo(pages: Pages, library: dict[str
     expect(page.locator("header nav").get_by_role("link", name="Review")).to_have_attribute("aria-current", "page")
     card = page.locator("#review-card")
 
+    def moved_past(face_id: str) -> None:
+        """The page asks about another face, or says there is nothing left to ask."""
+        expect(page.locator(f'#review-card:not([data-face-id="{face_id}"]), #review-empty')).to_be_visible()
+
     def shown() -> tuple[str, dict[str, Any]]:
         expect(card).to_be_visible()
         face_id = card.get_attribute("data-face-id")
@@ -86,7 +90,7 @@ def test_answer_five_faces_by_keyboard_then_undo(pages: Pages, library: dict[str
             if nearest is None:
                 expect(page.locator("#review-no")).to_have_count(0)  # "not X" needs an X
             page.keyboard.press("s")
-            expect(card).not_to_have_attribute("data-face-id", face_id)
+            moved_past(face_id)
             face_id, item = shown()
         return face_id, item
 
@@ -99,7 +103,7 @@ def test_answer_five_faces_by_keyboard_then_undo(pages: Pages, library: dict[str
     expect(page.locator("#review-yes kbd")).to_have_text("Y")
     pages.shot(page, "review-desktop")
     page.keyboard.press("y")
-    expect(card).not_to_have_attribute("data-face-id", first)
+    moved_past(first)
     answered = face(service, first)
     assert answered["label_source"] == "person" and answered["person"]["name"] == guess
     assert answered["label_via"] == "review" and answered["labelled_by"].startswith("editor")
@@ -108,7 +112,7 @@ def test_answer_five_faces_by_keyboard_then_undo(pages: Pages, library: dict[str
     second, item = guessed()
     not_them = item["guess"]["id"]
     page.keyboard.press("n")
-    expect(card).not_to_have_attribute("data-face-id", second)
+    moved_past(second)
     assert not_them in {p["id"] for p in face(service, second)["not_people"]}
 
     # 3. T, then the name typed (Y, N, S and U are letters there, not answers), Enter sends it.
@@ -118,7 +122,7 @@ def test_answer_five_faces_by_keyboard_then_undo(pages: Pages, library: dict[str
     page.keyboard.type("Sunny Unsworth")
     expect(page.locator("#review-name")).to_have_value("Sunny Unsworth")
     page.keyboard.press("Enter")
-    expect(card).not_to_have_attribute("data-face-id", third)
+    moved_past(third)
     assert face(service, third)["person"]["name"] == "Sunny Unsworth"
 
     # 4. U takes that answer back and shows the face again; this time the right name, from the list.
@@ -128,7 +132,7 @@ def test_answer_five_faces_by_keyboard_then_undo(pages: Pages, library: dict[str
     page.keyboard.press("t")
     page.keyboard.type(library.get(third, "Madonna"))
     page.keyboard.press("Enter")
-    expect(card).not_to_have_attribute("data-face-id", third)
+    moved_past(third)
     assert face(service, third)["person"]["name"] == library.get(third, "Madonna")
     assert face(service, third)["label_source"] == "person"
 
@@ -138,14 +142,17 @@ def test_answer_five_faces_by_keyboard_then_undo(pages: Pages, library: dict[str
     page.keyboard.press("Escape")
     expect(page.locator("#review-name")).not_to_be_focused()
     page.keyboard.press("s")
-    expect(card).not_to_have_attribute("data-face-id", fifth)
+    moved_past(fifth)
     assert fifth in {i["face"]["id"] for i in queue(service)}
     assert face(service, fifth)["label_source"] == "model"
 
-    # 6. The buttons do the same for mouse and touch users.
+    # 6. The buttons do the same for mouse and touch users. (If the skip used up the queue, a fresh visit
+    # asks about the skipped face again: skipping is for now, not for good.)
+    if page.locator("#review-empty").count():
+        page.reload()
     sixth, item = shown()
     page.locator("#review-yes").click()
-    expect(card).not_to_have_attribute("data-face-id", sixth)
+    moved_past(sixth)
     assert face(service, sixth)["label_source"] == "person"
     left = {i["face"]["id"]: i for i in queue(service)}
     assert not {first, third, sixth} & set(left)
