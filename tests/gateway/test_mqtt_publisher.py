@@ -6,15 +6,14 @@ from __future__ import annotations
 import asyncio
 import queue
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 from mqtt_listener import Listener
 from servers import free_port
 
 from services.core.events import Event, EventKind
-from services.core.webhooks import WebhookStore, open_webhook_store
+from services.core.webhooks import WebhookStore
 from services.gateway.live_outputs.mqtt_publisher import BrokerAddress, MqttPublisher
 
 PREFIX = "facetag-test"
@@ -31,14 +30,6 @@ def listener(address: BrokerAddress) -> Iterator[Listener]:
     assert not made.connected.get(timeout=10).is_failure
     yield made
     made.close()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[WebhookStore]:
-    opened = open_webhook_store(f"sqlite:///{tmp_path / 'facetag.db'}")
-    await opened.connect()
-    yield opened
-    await opened.close()
 
 
 def _skip_status(listener: Listener) -> tuple[str, str, bool]:

@@ -17,7 +17,7 @@ from webhook_receiver import Receiver
 from services.core.access.secrets import new_token_secret
 from services.core.events import Event, EventKind
 from services.core.settings import Settings
-from services.core.webhooks import WebhookStore, open_webhook_store
+from services.core.webhooks import WebhookStore
 from services.core.webhooks.model import Callback, DeliveryState, Webhook
 from services.core.webhooks.signing import (
     EVENT_ID_HEADER,
@@ -31,14 +31,6 @@ from services.gateway.live_outputs.sender import Outcome, new_client, post_signe
 from services.gateway.live_outputs.webhook_dispatch import WebhookDispatcher
 
 Dispatchers = Callable[..., WebhookDispatcher]
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[WebhookStore]:
-    opened = open_webhook_store(f"sqlite:///{tmp_path / 'facetag.db'}")
-    await opened.connect()
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture
