@@ -18,7 +18,8 @@ from pathlib import Path
 
 import httpx
 from common import REPO
-from pipeline import pick_photos, through_service
+from pipeline import closed_loop, pick_photos
+from service_load import DoneWatcher, PhotoSupply
 
 sys.path.insert(0, str(REPO / "tests"))
 from service_fixtures import run_embedded
@@ -30,19 +31,21 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--buckets", action="store_true", help="print histogram buckets too")
     args = parser.parse_args()
-    photos = pick_photos(args.photos, "samples")
+    supply = PhotoSupply(pick_photos(args.photos, "samples"), 0)  # as the photos are
+    uploads = supply.take(args.photos)
     token = secrets.token_urlsafe(24)
     with tempfile.TemporaryDirectory(prefix="facetag-metrics-") as tmp:
         runner = run_embedded(Path(tmp), stalled_after=600, metrics_token=token)
         try:
             service = next(runner)
-            rate, p50, p95 = through_service(service, photos, args.clients)
+            with DoneWatcher(service.url, service.admin_key) as watcher:
+                rate, p50, p95 = closed_loop(service, watcher, uploads, args.clients)
             time.sleep(2)  # a task's end is counted just after its photo is done
             page = httpx.get(f"{service.url}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=60)
             page.raise_for_status()
         finally:
             runner.close()
-    print(f"{len(photos)} photos, {args.clients} clients, embedded default: {rate:.2f} photos/s, "
+    print(f"{len(uploads)} photos, {args.clients} clients, embedded default: {rate:.2f} photos/s, "
           f"upload-to-done p50 {p50:.2f} s, p95 {p95:.2f} s (measured by the clients)")
     for line in page.text.splitlines():
         if line.startswith("facetag_") and (args.buckets or "_bucket{" not in line):

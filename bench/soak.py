@@ -409,10 +409,21 @@ def upload_all(client: httpx.Client, photos: Photos, count: int, clients: int, t
 # --- following the photos ---------------------------------------------------------------------------
 
 
+def images_with(client: httpx.Client, status: str, since: datetime) -> Iterator[dict[str, Any]]:
+    """Every photo in ``status`` uploaded since ``since``, following the list's cursor page by page."""
+    params: dict[str, Any] = {"status": status, "limit": 200, "uploaded_from": since.isoformat()}
+    while True:
+        response = client.get("/v1/images", params=params, timeout=120)
+        response.raise_for_status()
+        page = response.json()
+        yield from page["items"]
+        if page["next_cursor"] is None:
+            return
+        params["cursor"] = page["next_cursor"]
+
+
 def count_with(client: httpx.Client, status: str, since: datetime) -> int:
-    response = client.get("/v1/images", params={"status": status, "limit": 1, "uploaded_from": since.isoformat()})
-    response.raise_for_status()
-    return int(response.json()["total"])
+    return sum(1 for _ in images_with(client, status, since))
 
 
 def finished_count(client: httpx.Client, since: datetime | None) -> int | None:
@@ -427,19 +438,10 @@ def finished_count(client: httpx.Client, since: datetime | None) -> int | None:
 
 def finished_images(client: httpx.Client, since: datetime, ids: set[str]) -> dict[str, dict[str, Any]]:
     """The image records of ``ids`` that are done or failed: the lists page by page, then one by one for
-    any the paging missed (a photo that finished meanwhile shifts the pages)."""
+    any the walk missed (a photo that finished while its list was walked)."""
     found: dict[str, dict[str, Any]] = {}
     for status in ("done", "failed"):
-        offset = 0
-        while True:
-            response = client.get("/v1/images", params={"status": status, "limit": 200, "offset": offset,
-                                                        "uploaded_from": since.isoformat()}, timeout=120)
-            response.raise_for_status()
-            page = response.json()
-            found.update({item["id"]: item for item in page["items"] if item["id"] in ids})
-            offset += len(page["items"])
-            if not page["items"] or offset >= page["total"]:
-                break
+        found.update({item["id"]: item for item in images_with(client, status, since) if item["id"] in ids})
     missing = ids - found.keys()
 
     def get(image_id: str) -> dict[str, Any]:

@@ -23,9 +23,8 @@ import numpy as np
 from common import facedata, load_rgb
 
 from services.core import registry as reg
-from services.core.blobs import open_blobs
-from services.core.catalog import open_catalog
 from services.core.domain import Box, FaceRecord, ImageRecord, LabelSource, utcnow
+from services.core.library_network import configured
 from services.core.queue import make_celery
 from services.core.settings import Settings
 from services.core.stores import Stores
@@ -46,8 +45,9 @@ def synthetic(n_faces: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 async def time_training(n_faces: int, folder: Path) -> tuple[float, float, dict[str, object]]:
     settings = Settings(data_dir=folder, execution_provider="cpu")
-    catalog = open_catalog(settings.catalog_url)
-    await catalog.connect()
+    network = configured(settings).label  # the trainer learns from the library network's descriptors only
+    stores = await Stores.open(settings)
+    catalog = stores.catalog
     try:
         vectors, owner = synthetic(n_faces)
         person_ids = [(await catalog.create_person(f"Person {p:05d}")).id for p in range(int(owner.max()) + 1)]
@@ -56,12 +56,12 @@ async def time_training(n_faces: int, folder: Path) -> tuple[float, float, dict[
             image_id = f"img-{p:05d}"
             await catalog.add_image(ImageRecord(id=image_id, sha256=image_id))
             faces = [FaceRecord(id=f"{image_id}-{i:03d}", image_id=image_id, box=Box(left=i * 60, top=0, width=50,
-                                height=50), descriptor=vectors[row].tolist(), person_id=pid,
+                                height=50), descriptor=vectors[row].tolist(), descriptor_model=network, person_id=pid,
                                 label_source=LabelSource.person, labelled_at=now)
                      for i, row in enumerate(np.flatnonzero(owner == p))]
             await catalog.replace_detected_faces(image_id, faces)
         ctx = WorkerContext(settings)
-        ctx._stores = Stores(catalog=catalog, blobs=open_blobs(settings.blob_url))
+        ctx._stores = stores
         trainer = Trainer(ctx, make_celery(settings))
         start = time.perf_counter()
         first = await trainer.train(None, {})
@@ -73,7 +73,7 @@ async def time_training(n_faces: int, folder: Path) -> tuple[float, float, dict[
         ctx.loop.close()
         return first_s, again_s, {**first["metrics"], "threshold": first["threshold"]}
     finally:
-        await catalog.close()
+        await stores.close()
 
 
 def celeb5(settings: Settings) -> None:

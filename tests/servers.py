@@ -1,4 +1,5 @@
-"""Start and stop the real servers the integration tests use: Redis, FerretDB (MongoDB protocol), MinIO, Mosquitto.
+"""Start and stop the real servers the integration tests use: Redis, FerretDB (MongoDB protocol, on PostgreSQL),
+MinIO, Mosquitto.
 
 Each server runs on a free loopback port with its data in a fresh temporary folder, logs to a file in
 that folder, and is stopped (terminate, then kill) and its folder removed by ``RunningServer.stop``.
@@ -98,6 +99,7 @@ class RunningServer:
     env: dict[str, str] = field(default_factory=dict)
     probe: Callable[[RunningServer], bool] | None = None
     what: str = ""
+    companions: list[RunningServer] = field(default_factory=list)  # servers it needs, stopped after it
 
     def log_tail(self) -> str:
         return tail(self.log_path)
@@ -125,6 +127,8 @@ class RunningServer:
                 self.process.kill()
                 self.process.wait(timeout)
         shutil.rmtree(self.workdir, ignore_errors=True)
+        for companion in self.companions:
+            companion.stop(timeout)
 
 
 def _wait_ready(server: RunningServer, probe: Callable[[], bool], timeout: float, what: str) -> None:
@@ -159,6 +163,7 @@ def _launch(
     timeout: float,
     env: dict[str, str] | None = None,
     attempts: int = 3,
+    user: str | None = None,
 ) -> RunningServer:
     """Start a server in a new temporary folder on a free port and wait until ``probe`` passes.
 
@@ -167,6 +172,8 @@ def _launch(
     error: ServerStartError | None = None
     for _ in range(attempts):
         workdir = Path(tempfile.mkdtemp(prefix=f"facetag-{name}-"))
+        if user is not None:
+            shutil.chown(workdir, user)
         log_path = workdir / f"{name}.log"
         port = free_port()
         argv = [str(part) for part in command(workdir, port)]
@@ -180,6 +187,7 @@ def _launch(
                 stderr=subprocess.STDOUT,
                 env=full_env,
                 preexec_fn=_die_with_parent,
+                user=user,
             )
         server = RunningServer(
             name=name, process=process, workdir=workdir, log_path=log_path, port=port, argv=argv, env=full_env,
@@ -252,16 +260,55 @@ def start_mosquitto(binary: Path, timeout: float = 20.0) -> RunningServer:
     return server
 
 
-def start_ferretdb(binary: Path, timeout: float = 30.0) -> RunningServer:
-    """FerretDB 1.x on SQLite; ready when a TCP connect and a real ``ping`` command both succeed."""
+def postgres_bin() -> Path | None:
+    """The folder of Debian's PostgreSQL server programs (they are not on PATH), the newest if several."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parent.parent.name))
+    return found[-1].parent if found else None
+
+
+def start_postgres(timeout: float = 60.0) -> RunningServer:
+    """PostgreSQL on loopback only, in a fresh cluster (``initdb``) made for it, durable (fsync off: a test's data
+    outlives a crash of the processes, not of the machine). PostgreSQL refuses to run as root: as root it runs as
+    the ``postgres`` user Debian's package makes."""
+    programs = postgres_bin()
+    if programs is None:
+        raise ServerStartError("PostgreSQL not found in /usr/lib/postgresql (Debian package postgresql); "
+                               "run scripts/install-servers")
+    user = "postgres" if os.geteuid() == 0 else None
 
     def command(workdir: Path, port: int) -> list[str]:
         data = workdir / "data"
-        data.mkdir(exist_ok=True)
+        if not data.exists():
+            subprocess.run([str(programs / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                            "--locale=C.UTF-8", "--no-sync"], check=True, capture_output=True, user=user)
+        return [str(programs / "postgres"), "-D", str(data), "-p", str(port), "-k", str(workdir),
+                "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off"]
+
+    def probe(server: RunningServer) -> bool:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=2):
+            return True
+
+    server = _launch("postgres", command, probe, "TCP connect", timeout, user=user)
+    server.url = f"postgres://postgres@127.0.0.1:{server.port}/postgres"
+    return server
+
+
+def start_ferretdb(binary: Path, timeout: float = 30.0) -> RunningServer:
+    """FerretDB 1.x on its own PostgreSQL; ready when a TCP connect and a real ``ping`` command both succeed.
+
+    Why PostgreSQL and not FerretDB's SQLite store: that one pushes down nothing but an ``_id``: it decodes the
+    whole collection for every other query. On PostgreSQL, FerretDB 1.24 hands a top-level
+    equality down (evaluated there without an index, ``@>`` on jsonb) and decodes only the documents that match;
+    any other filter, sort or range it evaluates itself over the whole collection. MongoDB uses the catalog's
+    indexes for all of them (``services/core/catalog/indexes.py``).
+    """
+    postgres = start_postgres()
+
+    def command(workdir: Path, port: int) -> list[str]:
         return [
             str(binary),
-            "--handler=sqlite",
-            f"--sqlite-url=file:{data}/",
+            "--handler=postgresql",
+            f"--postgresql-url={postgres.url}",
             f"--listen-addr=127.0.0.1:{port}",
             f"--state-dir={workdir}",
             "--telemetry=disable",
@@ -285,8 +332,13 @@ def start_ferretdb(binary: Path, timeout: float = 30.0) -> RunningServer:
         finally:
             client.close()
 
-    server = _launch("ferretdb", command, probe, "TCP connect and ping", timeout)
+    try:
+        server = _launch("ferretdb", command, probe, "TCP connect and ping", timeout)
+    except BaseException:
+        postgres.stop()
+        raise
     server.url = f"mongodb://127.0.0.1:{server.port}/{MONGO_DATABASE}"
+    server.companions.append(postgres)
     return server
 
 

@@ -6,6 +6,7 @@ Import the fixtures into a conftest.py (``from service_fixtures import embedded_
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -18,9 +19,11 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from servers import free_port, tail
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+FACE_INDEX_BUILT = re.compile(r"face index built: (\d+) faces in ([\d.]+) s")  # the gateway's log line
 
 
 @dataclass
@@ -122,6 +125,18 @@ class Service:
             time.sleep(0.3)
         raise RuntimeError(f"Facetag at {self.url} not ready after {timeout}s\n{self.logs()}")
 
+    def wait_face_index(self, timeout: float = 1800) -> tuple[int, float]:
+        """(faces, seconds it took) once the gateway has built its face index: it reads the whole library and
+        takes the cores meanwhile, so a measurement waits for it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for p in self.processes:
+                found = FACE_INDEX_BUILT.search(p.log.read_text(errors="replace"))
+                if found:
+                    return int(found[1]), float(found[2])
+            time.sleep(1)
+        raise TimeoutError(f"the gateway did not build its face index in {timeout:.0f} s\n{self.logs()}")
+
     def upload(self, path: Path, name: str | None = None, media_type: str = "application/octet-stream"
                ) -> httpx.Response:
         with path.open("rb") as fh:
@@ -138,8 +153,14 @@ class Service:
         raise AssertionError(f"{path}: {field} not in {final} after {timeout}s\n{self.logs()}")
 
     def wait_finished(self, image_id: str, timeout: float = 180) -> dict[str, Any]:
-        """The image once it is done or failed."""
-        return self.poll(f"/v1/images/{image_id}", "status", ("done", "failed"), timeout)
+        """The image once it is done or failed: asked with ``wait``, so the gateway answers when it finishes."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            response = self.client.get(f"/v1/images/{image_id}", params={"wait": min(30.0, max(left, 0.1))})
+            body: dict[str, Any] = response.json()
+            if response.status_code == 200 and body["status"] in ("done", "failed"):
+                return body
+        raise AssertionError(f"image {image_id} not done or failed after {timeout}s\n{self.logs()}")
 
     def stop(self) -> None:
         self.client.close()
@@ -206,3 +227,17 @@ def cluster_service(tmp_path_factory: pytest.TempPathFactory, redis_url: str, mo
 def embedded_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """``facetag serve`` on a free port with its own data folder, for one test module."""
     yield from run_embedded(tmp_path_factory.mktemp("embedded"), stalled_after=60)
+
+
+def upload_answers(metrics_page: str) -> dict[str, int]:
+    """POST /v1/images requests the gateway answered, by class of status ("2xx", "4xx"), from its /metrics page:
+    2xx a photo sent whole (new, or bytes it had already: sent twice), 4xx an upload cut off mid-body (e.g. by
+    ``kill -9``: not a photo sent)."""
+    answers: dict[str, int] = {}
+    for family in text_string_to_metric_families(metrics_page):
+        for sample in family.samples:
+            if (sample.name == "facetag_http_request_duration_seconds_count"
+                    and sample.labels.get("handler") == "/v1/images" and sample.labels.get("method") == "POST"):
+                status = sample.labels.get("status", "")
+                answers[status] = answers.get(status, 0) + int(sample.value)
+    return answers

@@ -15,6 +15,7 @@ from services.classifier.photo_naming import ModelName, name_faces
 from services.classifier.pipeline import Classifier
 from services.core.blobs import open_blobs
 from services.core.catalog import FaceQuery
+from services.core.catalog.paging import iter_faces
 from services.core.celery_app import app
 from services.core.domain import FaceRecord
 from services.core.errors import NotFound
@@ -69,18 +70,13 @@ def classify_image(self: Task, image_id: str, face_ids: list[str] | None = None)
 async def _plan_retag(version: str) -> int:
     """Queue, in chunks, every face whose label no person set and that the served model did not label."""
     ctx = worker_context()
-    offset, queued, chunk = 0, 0, []
-    while True:
-        page = await ctx.stores.catalog.list_faces(FaceQuery(with_descriptor=True, offset=offset, limit=RETAG_PAGE))
-        for face in page:
-            if not face.human_labelled and face.model_version != version:
-                chunk.append(face.id)
-            if len(chunk) >= RETAG_CHUNK:
-                await asyncio.to_thread(send, app, RETAG_FACES, version, chunk)
-                queued, chunk = queued + len(chunk), []
-        if len(page) < RETAG_PAGE:
-            break
-        offset += RETAG_PAGE
+    queued, chunk = 0, []
+    async for face in iter_faces(ctx.stores.catalog, FaceQuery(with_descriptor=True), RETAG_PAGE):
+        if not face.human_labelled and face.model_version != version:
+            chunk.append(face.id)
+        if len(chunk) >= RETAG_CHUNK:
+            await asyncio.to_thread(send, app, RETAG_FACES, version, chunk)
+            queued, chunk = queued + len(chunk), []
     if chunk:
         await asyncio.to_thread(send, app, RETAG_FACES, version, chunk)
         queued += len(chunk)

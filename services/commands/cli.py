@@ -67,7 +67,8 @@ def _beat(_args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from services.commands.import_photos import run_import
 
-    return run_import(args.folder, args.url, get_settings(), timeout=args.timeout, progress=not args.no_progress)
+    return run_import(args.folder, args.url, get_settings(), timeout=args.timeout, progress=not args.no_progress,
+                      connections=args.connections, state_file=args.state)
 
 
 def _users(args: argparse.Namespace) -> int:
@@ -115,8 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("folder", type=Path, help="e.g. photos/ with photos/Ada/*.jpg, photos/Grace/*.jpg: each "
                      "photo's face (the largest, if several) is named after its folder")
     imp.add_argument("--url", help="the running service (default http://FACETAG_HOST:FACETAG_PORT)")
-    imp.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the photos to be "
-                     "processed (default 600)")
+    imp.add_argument("--timeout", type=float, default=600.0, help="give up waiting for the photos to be "
+                     "processed when none was finished for this many seconds (default 600)")
+    imp.add_argument("--connections", type=int, default=4, choices=range(1, 33), metavar="N",
+                     help="uploads and checks at once, 1-32 (default 4)")
+    imp.add_argument("--state", type=Path, help="where the import keeps its progress, so it can be stopped and "
+                     "run again (default DATA_DIR/imports/FOLDERNAME-DIGEST.jsonl)")
     imp.add_argument("--no-progress", action="store_true", help="no progress bar")
     imp.set_defaults(func=_import)
 

@@ -1,23 +1,33 @@
 """``facetag import DIR``: a folder per person; upload every photo and name its face after the folder.
 
-It talks to a running service over its HTTP API, like any client: upload (``POST /v1/images``),
-wait until the photo is processed, then name the largest face (``PATCH /v1/faces/{id}``). Running it
-again is harmless: a photo already uploaded is found by its content, a face already named is skipped.
+It talks to a running service over its HTTP API, like any client: hash every file, ask which the service has
+(``POST /v1/search/sha256``), upload the others on a few connections at once (``POST /v1/images``), wait until
+each photo is processed, then name its largest face (``PATCH /v1/faces/{id}``). Each step shows its progress, rate
+and time left. It can be stopped at any moment (Ctrl-C, ``kill``, even ``kill -9``) and run again: what was done is
+kept in a state file in the data folder (``import_state``), and a photo the service has is never sent again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import signal
 import sys
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, TypeVar
 
 import httpx
 from tqdm import tqdm
 
+from services.commands.import_state import FileState, ImportState, default_state_file
 from services.core.catalog.rules import name_key
 from services.core.settings import Settings
 
@@ -34,6 +44,18 @@ class PhotoResult:
     outcome: str = "pending"  # named, already, no_face, failed
     detail: str = ""
     faces: int = 0
+    state: FileState | None = None  # what the state file knows of it; set once it is hashed
+
+    @property
+    def sha256(self) -> str:
+        assert self.state is not None, "hashed first"
+        return self.state.sha256
+
+    def with_state(self, **changes: object) -> FileState:
+        """Its state with these changes, kept as its own."""
+        assert self.state is not None, "hashed first"
+        self.state = self.state.model_copy(update=changes)
+        return self.state
 
 
 @dataclass
@@ -90,10 +112,13 @@ def _largest(faces: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 NEEDED = "images:write and edit"
+LOOKUP_BATCH = 1000  # digests per POST /v1/search/sha256 (the gateway's limit)
+WINDOW = 64  # photos whose processing is checked per pass: the oldest waiting, as the pipeline takes them in order
+T = TypeVar("T")
 
 
 def run_import(folder: Path, url: str | None, settings: Settings, *, timeout: float = 600.0,
-               progress: bool = True) -> int:
+               progress: bool = True, connections: int = 4, state_file: Path | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would drown the summary
     folder = folder.expanduser()
     if not folder.is_dir():
@@ -112,7 +137,10 @@ def run_import(folder: Path, url: str | None, settings: Settings, *, timeout: fl
               "admin makes one on the Account page of the web UI).", file=sys.stderr)
         return 2
     headers = {"Authorization": f"Bearer {settings.api_token}"}
-    with httpx.Client(base_url=base, timeout=120, headers=headers) as client:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    state = ImportState(state_file or default_state_file(settings.data_dir, folder), folder, base)
+    results = [PhotoResult(path, person) for path, person in plan.photos]
+    with httpx.Client(base_url=base, timeout=120, headers=headers, limits=limits) as client, _stopped_by_kill():
         try:
             client.get("/healthz").raise_for_status()
             me = client.get("/v1/auth/me")
@@ -126,63 +154,191 @@ def run_import(folder: Path, url: str | None, settings: Settings, *, timeout: fl
             print(f"facetag import: FACETAG_API_TOKEN cannot import here ({reason}); it needs the {NEEDED} "
                   "scopes.", file=sys.stderr)
             return 2
-        results = _upload_all(client, plan, progress)
-        _wait_and_name(client, results, timeout, progress)
+        try:
+            _resume(state, results)
+            _hash_all(state, results, connections, progress)
+            _look_up(client, state, results)
+            _upload_all(client, state, results, connections, progress)
+            _wait_and_name(client, state, results, timeout, progress, connections)
+        except KeyboardInterrupt:
+            on_service = sum(r.image_id is not None for r in results)
+            finished = sum(r.outcome in ("named", "already", "no_face") for r in results)
+            print(f"\nfacetag import: stopped. {on_service} of {len(results)} photo(s) are on the service, "
+                  f"{finished} finished with. Run the same command again to resume: nothing is uploaded twice "
+                  f"and finished photos are skipped (progress is kept in {state.file}).", file=sys.stderr)
+            return 130
+        finally:
+            state.close()
     _summary(folder, plan, results)
     return 1 if any(r.outcome == "failed" for r in results) else 0
 
 
-def _upload_all(client: httpx.Client, plan: ImportPlan, progress: bool) -> list[PhotoResult]:
-    results = []
-    for path, person in tqdm(plan.photos, desc="uploading", unit="photo", disable=not progress):
-        result = PhotoResult(path, person)
-        results.append(result)
-        try:
-            with path.open("rb") as fh:
-                response = client.post("/v1/images", files={"file": (path.name, fh, "application/octet-stream")})
-        except (OSError, httpx.HTTPError) as exc:
-            result.outcome, result.detail = "failed", f"upload failed: {exc}"
+@contextmanager
+def _stopped_by_kill() -> Iterator[None]:
+    """``kill`` (SIGTERM) stops the import as Ctrl-C does: cleanly, saying how to resume."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _in_parallel(work: Callable[[T], int], items: Sequence[T], connections: int, bar: tqdm[Any]) -> None:
+    """``work`` on every item on ``connections`` threads; the bar moves on by what each call returns. Stopped
+    (Ctrl-C), the work not started is dropped and the running work finishes, so what it did is recorded."""
+    pool = ThreadPoolExecutor(max_workers=connections)
+    try:
+        for done in as_completed([pool.submit(work, item) for item in items]):
+            bar.update(done.result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _resume(state: ImportState, results: list[PhotoResult]) -> None:
+    """What earlier runs of this import did: photos finished are not looked at again, photos uploaded not again."""
+    for result in results:
+        result.state = state.get(result.path)
+        if result.state is None:
             continue
-        if response.status_code in (200, 202):
-            result.image_id = response.json()["id"]
-            result.duplicate = response.status_code == 200
-        else:
-            result.outcome, result.detail = "failed", _message(response)
-    return results
+        if result.state.image_id is not None:
+            result.image_id, result.duplicate = result.state.image_id, True
+        if result.state.outcome is not None:
+            result.outcome = "no_face" if result.state.outcome == "no_face" else "already"
+            result.person = result.state.person or result.person
 
 
-def _wait_and_name(client: httpx.Client, results: list[PhotoResult], timeout: float, progress: bool) -> None:
-    pending = [r for r in results if r.outcome == "pending"]
-    deadline = time.monotonic() + timeout
+def _hash_all(state: ImportState, results: list[PhotoResult], connections: int, progress: bool) -> None:
+    """The SHA-256 of each file not hashed before: the service knows photos by it (reading is the slow part, so it
+    runs on several threads; hashlib lets go of the GIL)."""
+    todo = [r for r in results if r.state is None]
+
+    def digest(result: PhotoResult) -> int:
+        try:
+            with result.path.open("rb") as fh:
+                sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
+            result.state = state.new(result.path, sha256)
+        except OSError as exc:
+            result.outcome, result.detail = "failed", f"cannot read the file: {exc}"
+            return 1
+        state.record(result.state)
+        return 1
+
+    with tqdm(total=len(todo), desc="hashing", unit="photo", disable=not progress or not todo) as bar:
+        _in_parallel(digest, todo, connections, bar)
+
+
+def _look_up(client: httpx.Client, state: ImportState, results: list[PhotoResult]) -> None:
+    """Ask the service which files it has already (a run stopped before it recorded an upload, or photos uploaded
+    some other way): those are not sent again. A service without the lookup is sent everything (it keeps one copy
+    of the same bytes anyway)."""
+    unknown = [r for r in results if r.outcome == "pending" and r.image_id is None and r.state is not None]
+    for start in range(0, len(unknown), LOOKUP_BATCH):
+        batch = unknown[start:start + LOOKUP_BATCH]
+        try:
+            response = client.post("/v1/search/sha256", json={"sha256": sorted({r.sha256 for r in batch})})
+        except httpx.HTTPError:
+            return
+        if response.status_code != 200:
+            return
+        known = {item["sha256"]: item["id"] for item in response.json()["found"]}
+        for result in batch:
+            if result.sha256 in known:
+                result.image_id, result.duplicate = known[result.sha256], True
+                state.record(result.with_state(image_id=result.image_id))
+
+
+def _upload_all(client: httpx.Client, state: ImportState, results: list[PhotoResult], connections: int,
+                progress: bool) -> None:
+    """Upload what the service does not have, each content once (the same file in two folders is one photo)."""
+    by_content: dict[str, list[PhotoResult]] = {}
+    for result in results:
+        if result.outcome == "pending" and result.image_id is None and result.state is not None:
+            by_content.setdefault(result.sha256, []).append(result)
+
+    def upload(copies: list[PhotoResult]) -> int:
+        first = copies[0]
+        try:
+            with first.path.open("rb") as fh:
+                response = client.post("/v1/images", files={"file": (first.path.name, fh,
+                                                                     "application/octet-stream")})
+        except (OSError, httpx.HTTPError) as exc:
+            for result in copies:
+                result.outcome, result.detail = "failed", f"upload failed: {exc}"
+            return len(copies)
+        for result in copies:
+            if response.status_code in (200, 202):
+                result.image_id = response.json()["id"]
+                result.duplicate = response.status_code == 200 or result is not first
+                state.record(result.with_state(image_id=result.image_id))
+            else:
+                result.outcome, result.detail = "failed", _message(response)
+        return len(copies)
+
+    total = sum(len(copies) for copies in by_content.values())
+    with tqdm(total=total, desc="uploading", unit="photo", disable=not progress or not total) as bar:
+        _in_parallel(upload, list(by_content.values()), connections, bar)
+
+
+def _wait_and_name(client: httpx.Client, state: ImportState, results: list[PhotoResult], timeout: float,
+                   progress: bool, connections: int) -> None:
+    """Name each photo's face once the service has processed it. The oldest waiting photos are checked a window at
+    a time (several requests at once); naming runs one at a time, so a new person is made once."""
+    pending = [r for r in results if r.outcome == "pending" and r.image_id is not None]
     people: dict[str, str] = {}
-    with tqdm(total=len(pending), desc="naming faces", unit="photo", disable=not progress) as bar:
-        while pending and time.monotonic() < deadline:
-            still = []
-            for result in pending:
+    last_progress = time.monotonic()
+    with tqdm(total=len(pending), desc="processing and naming", unit="photo", disable=not progress) as bar:
+        while pending and time.monotonic() - last_progress < timeout:
+            window = pending[:WINDOW]
+            images = _fetch(client, window, connections)
+            finished = 0
+            for result, image in zip(window, images, strict=True):
                 try:
-                    done = _try_name(client, result, people)
-                except httpx.HTTPError as exc:
-                    result.detail = str(exc)
-                    done = False
-                if done:
-                    bar.update(1)
-                else:
-                    still.append(result)
-            pending = still
-            if pending:
+                    done = image is not None and _try_name(client, result, image, people)
+                except httpx.HTTPError as exc:  # the service did not answer the naming: asked again next pass
+                    result.detail, done = str(exc), False
+                if done and result.outcome != "failed":
+                    state.record(result.with_state(outcome=result.outcome, person=result.person))
+                finished += result.outcome != "pending"
+            bar.update(finished)
+            pending = [r for r in pending if r.outcome == "pending"]
+            if finished:
+                last_progress = time.monotonic()
+            elif pending:
                 time.sleep(POLL_SECONDS)
     for result in pending:
         result.outcome = "failed"
-        result.detail = f"not processed within {timeout:.0f}s; run the import again later to name it"
+        result.detail = (f"not processed: no photo was finished for {timeout:.0f}s; run the import again later to "
+                         "name it")
 
 
-def _try_name(client: httpx.Client, result: PhotoResult, people: dict[str, str]) -> bool:
+def _fetch(client: httpx.Client, window: list[PhotoResult], connections: int) -> list[dict[str, Any] | None]:
+    """Each photo of the window as the service has it now (None: not answered this time), several at once."""
+
+    def fetch(result: PhotoResult) -> dict[str, Any] | None:
+        try:
+            response = client.get(f"/v1/images/{result.image_id}")
+        except httpx.HTTPError as exc:
+            result.detail = str(exc)
+            return None
+        if response.status_code != 200:
+            result.outcome, result.detail = "failed", _message(response)
+            return None
+        image: dict[str, Any] = response.json()
+        return image
+
+    with ThreadPoolExecutor(max_workers=connections) as pool:
+        return list(pool.map(fetch, window))
+
+
+def _try_name(client: httpx.Client, result: PhotoResult, image: dict[str, Any], people: dict[str, str]) -> bool:
     """True when this photo is finished with (named, nothing to name, or failed)."""
-    response = client.get(f"/v1/images/{result.image_id}")
-    if response.status_code != 200:
-        result.outcome, result.detail = "failed", _message(response)
-        return True
-    image = response.json()
     if image["status"] == "failed":
         result.outcome, result.detail = "failed", image.get("error") or "processing failed"
         return True

@@ -7,7 +7,9 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.core.cursors import ImageKey, PersonKey
 
 
 def utcnow() -> datetime:
@@ -231,20 +233,34 @@ class Job(BaseModel):
 class ImageQuery(BaseModel):
     """Filters for listing images; every filter given must hold (AND)."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt filter is an error, not a filter quietly left out
+
     status: ImageStatus | None = None
     person_ids: list[str] = Field(default_factory=list)  # photos showing all of these people
     has_unknown: bool | None = None  # has at least one face with person_id None
     uploaded_from: datetime | None = None  # from/to: both ends inclusive; naive times are UTC
     uploaded_to: datetime | None = None
-    offset: int = Field(0, ge=0)
+    after: ImageKey | None = None  # the page starts after this image (keyset: no rows are skipped over)
     limit: int = Field(50, ge=1, le=500)
+
+
+class PeopleQuery(BaseModel):
+    """People by name, a page at a time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    after: PersonKey | None = None
+    limit: int | None = Field(None, ge=1)  # None: everyone
+    include_hidden: bool = True
+    ids: list[str] | None = None  # only these people
+    name_contains: str | None = None  # a name key (see catalog.rules.name_key) the name's key contains, as text
 
 
 T = TypeVar("T")
 
 
 class Page(BaseModel, Generic[T]):
+    """One page; ``next_cursor`` (opaque) asks for the next, None at the end."""
+
     items: list[T]
-    total: int
-    offset: int
-    limit: int
+    next_cursor: str | None = None

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from rapidfuzz import fuzz, process
 
 from services.core.catalog import Catalog, FaceQuery
+from services.core.catalog.paging import iter_faces
 from services.core.catalog.rules import name_key
 from services.core.errors import FacetagError
 from services.core.library_network import descriptor_of, parse_label
@@ -110,23 +111,18 @@ async def labelled_descriptors(catalog: Catalog) -> list[tuple[str, str, list[fl
     """``(person id, descriptor label, descriptor)`` of every face a person named that has a descriptor of a
     network this version knows."""
     found: list[tuple[str, str, list[float]]] = []
-    offset = 0
-    while True:
-        page = await catalog.list_faces(FaceQuery(label_source="person", with_descriptor=True, offset=offset,
-                                                  limit=FACE_PAGE))
-        for face in page:
-            if face.person_id is None or face.descriptor is None:
-                continue
-            label = descriptor_of(face.descriptor_model)
-            try:
-                dimension = parse_label(label).network.dimension
-            except FacetagError:
-                continue  # a network this version does not know: nothing to compare it with
-            if len(face.descriptor) == dimension:  # anything else is not that network's descriptor
-                found.append((face.person_id, label, face.descriptor))
-        if len(page) < FACE_PAGE:
-            return found
-        offset += FACE_PAGE
+    query = FaceQuery(label_source="person", with_descriptor=True)
+    async for face in iter_faces(catalog, query, FACE_PAGE):
+        if face.person_id is None or face.descriptor is None:
+            continue
+        label = descriptor_of(face.descriptor_model)
+        try:
+            dimension = parse_label(label).network.dimension
+        except FacetagError:
+            continue  # a network this version does not know: nothing to compare it with
+        if len(face.descriptor) == dimension:  # anything else is not that network's descriptor
+            found.append((face.person_id, label, face.descriptor))
+    return found
 
 
 async def face_centres(catalog: Catalog) -> Centres:

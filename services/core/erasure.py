@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from services.core import blob_layout
 from services.core import registry as reg
 from services.core.catalog import FaceQuery
+from services.core.catalog.paging import iter_faces
 from services.core.domain import FaceRecord
 from services.core.errors import NotFound
 from services.core.stores import Stores
@@ -56,12 +57,7 @@ def reference_of(person_id: str) -> str:
 
 
 async def faces_of(stores: Stores, person_id: str) -> list[FaceRecord]:
-    found: list[FaceRecord] = []
-    while batch := await stores.catalog.list_faces(FaceQuery(person_id=person_id, offset=len(found), limit=PAGE)):
-        found.extend(batch)
-        if len(batch) < PAGE:
-            break
-    return found
+    return [face async for face in iter_faces(stores.catalog, FaceQuery(person_id=person_id), PAGE)]
 
 
 def _rewrite_dataset(data: bytes, person_id: str, face_ids: set[str]) -> bytes | None:

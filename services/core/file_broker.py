@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
+import socket
 import threading
 import time
 import uuid
@@ -28,9 +30,17 @@ from kombu.transport.virtual.base import Empty
 from kombu.utils.encoding import bytes_to_str, str_to_bytes
 from kombu.utils.json import dumps, loads
 
+from services.core.datagram_fanout import DatagramFanout, listening_socket, socket_folder
+
 SCHEME = "facetagfs"
 LEASES = "leased"
 SWEEP_SECONDS = 2.0
+DOORBELLS = "doorbells"
+RING = b"!"
+
+
+def doorbell_folder(data_folder: str) -> Path:
+    return socket_folder(Path(data_folder).parent / DOORBELLS)
 
 
 class Channel(filesystem.Channel):
@@ -42,6 +52,8 @@ class Channel(filesystem.Channel):
         self._lock = threading.Lock()
         self._swept_at = 0.0
         self._closing = threading.Event()
+        # Never waits: a consumer whose queue of rings is full has been rung plenty already.
+        self._doorbell = DatagramFanout(doorbell_folder(self.data_folder_out), wait=0)
         threading.Thread(target=self._renew_loop, name="broker-leases", daemon=True).start()
 
     @property
@@ -60,6 +72,7 @@ class Channel(filesystem.Channel):
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(partial, final)
+        self._doorbell.send(RING)
 
     def _get(self, queue: Any) -> Any:  # type: ignore[override]
         self._take_back_expired()
@@ -113,6 +126,7 @@ class Channel(filesystem.Channel):
                 expired = lease.name not in mine and now - lease.stat().st_mtime > self._lease_seconds
                 if expired:
                     os.rename(lease, os.path.join(self.data_folder_in, lease.name))
+                    self._doorbell.send(RING)
             except OSError:
                 continue  # acknowledged or taken back by someone else meanwhile
 
@@ -126,11 +140,56 @@ class Channel(filesystem.Channel):
 
     def close(self) -> None:
         self._closing.set()
+        self._doorbell.close()
         super().close()
 
 
 class Transport(filesystem.Transport):
     Channel = Channel
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._bell: socket.socket | None = None
+        self._bell_exit = contextlib.ExitStack()
+
+    def drain_events(self, connection: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+        """kombu's loop, waiting on the doorbell between looks instead of sleeping."""
+        bell = self._doorbell_socket()
+        cycle = self.cycle
+        assert cycle is not None, "kombu sets the cycle when the transport is made"
+        started = monotonic()
+        while True:
+            _drain(bell)  # rings already heard are answered by the look that follows
+            try:
+                cycle.get(self._deliver, timeout=timeout)
+                return
+            except Empty:
+                wait = self.polling_interval or 1.0
+                if timeout is not None:
+                    left = timeout - (monotonic() - started)
+                    if left <= 0:
+                        raise TimeoutError() from None
+                    wait = min(wait, left)
+                select.select([bell], [], [], wait)
+
+    def _doorbell_socket(self) -> socket.socket:
+        # Bound before the first look, so a message queued after that look always rings it.
+        if self._bell is None:
+            assert self.client is not None, "kombu gives the transport its connection when it is made"
+            folder = doorbell_folder(self.client.transport_options["data_folder_in"])
+            self._bell = self._bell_exit.enter_context(listening_socket(folder))
+        return self._bell
+
+    def close_connection(self, connection: Any) -> None:
+        self._bell_exit.close()
+        self._bell = None
+        super().close_connection(connection)
+
+
+def _drain(sock: socket.socket) -> None:
+    with contextlib.suppress(BlockingIOError):
+        while sock.recv(64):
+            pass
 
 
 TRANSPORT_ALIASES[SCHEME] = f"{__name__}:Transport"

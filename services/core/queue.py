@@ -50,7 +50,7 @@ def make_celery(settings: Settings) -> Celery:
         broker, transport = f"{file_broker.SCHEME}://", None
         transport_options: dict[str, object] = {
             "visibility_timeout": settings.visibility_timeout, "data_folder_in": str(folder),
-            "data_folder_out": str(folder), "polling_interval": 0.2,
+            "data_folder_out": str(folder), "polling_interval": 1.0,
             "control_folder": str(settings.broker_dir / "control")}
     else:
         # The URL's redis:// or rediss:// says where, the transport how (with renewed leases).

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.core.cpu_share import threads_per_process
+
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -42,12 +44,19 @@ class Settings(BaseSettings):
                                  "detection (memory grows with it: about 1 GB at 1600, 3.7 GB at 4096).")
     descriptor: Literal["sface", "dlib", "mbf"] = Field("sface", description="Descriptor network.")
     descriptor_flip: bool = Field(False, description="Average each face's descriptor with its mirror image's.")
+    descriptor_precision: Literal["fp32", "int8"] = Field(
+        "fp32", description="Descriptor backbone arithmetic: int8 runs a quantized copy derived at set-up, offered "
+        "where its descriptors match fp32's (dlib; bench/quantized.py). A trained model keeps the backbone it was "
+        "trained with until the next training.")
     accept_model_licence: str = Field("", description="Comma-separated networks whose restrictive weight licence "
                                       "you accept (mbf: non-commercial research only).")
     min_face_quality: float = Field(0.1, ge=0.0, le=1.0, description="Faces below this quality are never named "
                                     "by a model nor used for training.")
     execution_provider: Literal["auto", "cpu", "cuda"] = "auto"
-    onnx_threads: int = Field(0, ge=0, description="Intra-op threads per ONNX session; 0 = ONNX Runtime's choice.")
+    onnx_threads: int = Field(0, ge=0, description="Intra-op threads per ONNX session; 0 = this process's share "
+                              "of the cores: those it may use (CPU affinity, cgroup CPU limit) / worker_processes.")
+    worker_processes: int = Field(1, ge=1, description="Processes running ONNX Runtime that share this machine's "
+                                  "cores (facetag serve sets it); N replicas on N cores take one thread each.")
 
     # Uploads
     max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1024)
@@ -126,6 +135,9 @@ class Settings(BaseSettings):
             self.catalog_url = f"sqlite:///{self.data_dir / 'facetag.db'}"
         if not self.blob_url:
             self.blob_url = f"file://{self.data_dir / 'blobs'}"
+        if self.onnx_threads == 0:
+            # ONNX Runtime's own choice is every core: replicas sharing a machine would oversubscribe it.
+            self.onnx_threads = threads_per_process(self.worker_processes)
         return self
 
     @property

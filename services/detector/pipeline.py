@@ -14,7 +14,7 @@ from services.core.domain import Box, FaceRecord, ImageStatus, Point
 from services.core.errors import NotFound
 from services.core.events import Event, EventKind
 from services.core.faces.analyzer import FaceFinder, FoundFace
-from services.core.faces.decode import DecodedImage, decode_image
+from services.core.faces.decode import DETECT_DECODE_PIXELS, DecodedImage, decode_image
 from services.core.image_codec import encode_png, encode_thumbnail
 from services.core.library_network import LibraryNetwork
 from services.core.queue import CLASSIFY_IMAGE, DETECT_QUEUE, send
@@ -22,9 +22,6 @@ from services.core.registry import Registry
 from services.core.worker_runtime import WorkerContext
 
 log = logging.getLogger(__name__)
-# Photos above this are decoded at an integer fraction of their size: detection runs at FACETAG_MAX_DETECT_SIDE
-# anyway, and memory then follows this bound, not the photo (a 59 MP PNG: 1.9 GB whole, about 0.5 GB reduced).
-REDUCED_DECODE_PIXELS = 24_000_000
 
 
 def detected_face_id(image_id: str, index: int) -> str:
@@ -59,7 +56,7 @@ class Detector:
 
     async def _load(self, image_id: str) -> DecodedImage:
         data = await asyncio.to_thread(self.ctx.stores.blobs.get, blob_layout.original(image_id))
-        return await asyncio.to_thread(decode_image, data, self.ctx.settings.max_pixels, REDUCED_DECODE_PIXELS)
+        return await asyncio.to_thread(decode_image, data, self.ctx.settings.max_pixels, DETECT_DECODE_PIXELS)
 
     async def detect(self, image_id: str) -> None:
         catalog, blobs = self.ctx.stores.catalog, self.ctx.stores.blobs

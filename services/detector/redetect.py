@@ -14,6 +14,7 @@ import logging
 
 from celery import Celery
 
+from services.core.catalog.paging import iter_images
 from services.core.domain import ImageQuery, ImageStatus, JobState
 from services.core.queue import DETECT_IMAGE, REDETECT_WATCH, send
 from services.core.wording import count
@@ -27,9 +28,8 @@ IN_FLIGHT = (ImageStatus.queued, ImageStatus.detecting, ImageStatus.classifying)
 
 
 async def _in_flight(ctx: WorkerContext) -> int:
-    catalog = ctx.stores.catalog
-    pages = await asyncio.gather(*(catalog.list_images(ImageQuery(status=s, limit=1)) for s in IN_FLIGHT))
-    return sum(page.total for page in pages)
+    counts = await ctx.stores.catalog.image_counts()
+    return sum(counts[status] for status in IN_FLIGHT)
 
 
 async def plan(ctx: WorkerContext, celery: Celery, job_id: str) -> None:
@@ -40,13 +40,7 @@ async def plan(ctx: WorkerContext, celery: Celery, job_id: str) -> None:
         return  # redelivered after planning: the watcher carries on
     ids: list[str] = []
     for status in (ImageStatus.done, ImageStatus.failed):
-        offset = 0
-        while True:
-            page = await catalog.list_images(ImageQuery(status=status, offset=offset, limit=PAGE))
-            ids.extend(image.id for image in page.items)
-            if len(page.items) < PAGE:
-                break
-            offset += PAGE
+        ids.extend([image.id async for image in iter_images(catalog, ImageQuery(status=status, limit=PAGE))])
     for index, image_id in enumerate(ids):
         await catalog.set_image_status(image_id, ImageStatus.queued)
         await asyncio.to_thread(send, celery, DETECT_IMAGE, image_id)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, Strict
 from services.core.access.accounts import MAX_PASSWORD, MIN_PASSWORD
 from services.core.access.model import ApiToken, AuditEntry, Role, Scope, User
 from services.gateway.inputs import Integer, StrictBody
+from services.gateway.paging import Paged
 
 Password = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD,
                  description=f"At least {MIN_PASSWORD} characters.")
@@ -113,8 +114,5 @@ class AuditOut(BaseModel):
         return cls.model_validate(entry.model_dump())
 
 
-class AuditPage(BaseModel):
+class AuditPage(Paged):
     items: list[AuditOut]
-    total: int
-    offset: int
-    limit: int

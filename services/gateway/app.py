@@ -25,6 +25,7 @@ from services.core.settings import Settings, get_settings
 from services.core.stores import Stores
 from services.gateway.body_limit import BodyLimit
 from services.gateway.errors import install_error_handlers
+from services.gateway.face_index_live import LiveFaceIndex
 from services.gateway.live_outputs.runtime import LiveOutputs
 from services.gateway.outbox import Outbox
 from services.gateway.reconciler import run_reconciler
@@ -42,6 +43,7 @@ from services.gateway.routes import (
     faces,
     health,
     image_edits,
+    image_lookup,
     images,
     jobs,
     metrics,
@@ -69,7 +71,7 @@ OTHER_POLICIES = {"/openapi.json": Policy.signed_in, "/docs-assets": Policy.sign
 # Fixed paths (/v1/faces/batch, /v1/people/duplicates) come before the routers whose /{id} would take them.
 ROUTERS = (images, image_edits, face_batch, faces, actions, review, people_duplicates, people, clusters, face_search,
            downloads, health, jobs, model_status, admin, auth, users, tokens, audit_log, metrics,
-           events, webhooks)
+           events, webhooks, image_lookup)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -83,10 +85,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.outbox = Outbox(app.state.celery)
         app.state.event_bus = EventBus.for_settings(settings)
         app.state.event_hub = EventHub(app.state.event_bus.transport)
+        app.state.face_index = LiveFaceIndex(app.state.stores.catalog)
         background = [asyncio.create_task(run_reconciler(app.state.stores, app.state.celery, settings,
                                                      app.state.event_bus)),
                       asyncio.create_task(app.state.outbox.run()),
-                      asyncio.create_task(app.state.event_hub.run())]
+                      asyncio.create_task(app.state.event_hub.run()),
+                      asyncio.create_task(app.state.face_index.run(app.state.event_hub))]
         app.state.live_outputs = await LiveOutputs.start(settings, app.state.event_hub)
         log.info("gateway ready: catalog %s, blobs %s, broker %s", settings.catalog_url.split("@")[-1],
                  settings.blob_url.split("@")[-1], "embedded" if settings.embedded_broker else "redis")

@@ -197,7 +197,8 @@ class ClusterIndex:
     request waits for it (for a library of more than ``SYNC_LIMIT`` unnamed faces at most ``READ_WAIT``
     seconds) and otherwise gets the last clusters, marked stale. A
     read that took under ``FAST_READ`` is done again for every request; a slower one (a big library) at most
-    every ``REREAD_AFTER`` times its own length, so the gateway is not kept reading.
+    every ``REREAD_AFTER`` times its own length, so the gateway is not kept reading. A clustering finished in
+    the background makes the next request read at once, to install it; until then the clusters are stale.
     """
 
     def __init__(self, settings: Settings, params: ClusterParams | None = None) -> None:
@@ -240,8 +241,13 @@ class ClusterIndex:
         choice = self._network_choice.current()
         return choice.network, choice.label
 
+    def _clustered_in_background(self) -> bool:
+        """A background clustering finished and waits for a read to bring it up to date and install it."""
+        with self._job_lock:
+            return self._job_result is not None
+
     def _due(self) -> bool:
-        if self._dirty or self._library is None or self._read_seconds < FAST_READ:
+        if self._dirty or self._library is None or self._read_seconds < FAST_READ or self._clustered_in_background():
             return True
         return time.monotonic() - self._read_done >= REREAD_AFTER * self._read_seconds
 
@@ -258,14 +264,17 @@ class ClusterIndex:
             if error is not None:
                 raise error  # e.g. the catalog does not answer: 503, and the next request reads again
         job_running = self._job is not None and self._job.is_alive()
-        return self._view(stale=self._task is not None or job_running or self._snapshot is None)
+        return self._view(stale=self._task is not None or job_running or self._clustered_in_background()
+                          or self._snapshot is None)
 
     async def _small(self, catalog: Catalog) -> bool:
         if self._library is not None:
             return len(self._library.faces) <= SYNC_LIMIT
-        beyond = await catalog.list_faces(FaceQuery(unknown_only=True, with_descriptor=True, offset=SYNC_LIMIT,
-                                                    limit=1))
-        return not beyond
+        # Only counting up to just past the limit: ids are enough, yet read in pages of the limit's size once.
+        query = FaceQuery(unknown_only=True, with_descriptor=True, limit=SYNC_LIMIT)
+        within = await catalog.list_faces(query)
+        return len(within) < SYNC_LIMIT or not await catalog.list_faces(
+            query.after_face(within[-1]).model_copy(update={"limit": 1}))
 
     def _view(self, stale: bool) -> ClusterView:
         snapshot, library = self._snapshot, self._library
@@ -370,13 +379,12 @@ async def unnamed_faces(catalog: Catalog, network: str, min_quality: float
 
 async def _all_faces(catalog: Catalog, query: FaceQuery) -> list[FaceRecord]:
     found: list[FaceRecord] = []
-    offset = 0
     while True:
-        page = await catalog.list_faces(query.model_copy(update={"offset": offset}))
+        page = await catalog.list_faces(query)
         found.extend(page)
         if len(page) < query.limit:
             return found
-        offset += query.limit
+        query = query.after_face(page[-1])
         await asyncio.sleep(0)  # a big library takes many pages: let other requests in between
 
 
@@ -390,6 +398,6 @@ async def _person_centres(catalog: Catalog, network: str, normalised: bool) -> d
             by_person.setdefault(face.person_id, []).append(face.descriptor)
     if not by_person:
         return {}
-    opted_out = {p.id for p in await catalog.list_people() if p.never_tag}
+    opted_out = {p.id for p in await catalog.all_people() if p.never_tag}
     return {person: clustering.centroid(np.asarray(vectors, np.float32), normalised)
             for person, vectors in by_person.items() if person not in opted_out}

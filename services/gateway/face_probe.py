@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from services.core.blobs import BlobStore
 from services.core.domain import Box
-from services.core.faces.decode import decode_image
+from services.core.faces.decode import DETECT_DECODE_PIXELS, decode_image
 from services.core.library_network import LibraryNetwork, NetworkChoice
 from services.core.registry import Registry
 from services.core.settings import Settings
@@ -31,9 +31,6 @@ if TYPE_CHECKING:  # imported on first use: ONNX Runtime and OpenCV stay out of 
     from services.core.faces.analyzer import Descriptors, FaceFinder
 
 log = logging.getLogger(__name__)
-# Photos above this are decoded at an integer fraction of their size, as the detector worker does: detection
-# runs at FACETAG_MAX_DETECT_SIDE anyway, and the gateway's memory then follows this bound, not the photo.
-REDUCED_DECODE_PIXELS = 24_000_000
 _RUNNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="face-probe")
 _LOAD_LOCK = threading.Lock()
 _FINDERS: dict[tuple[object, ...], FaceFinder] = {}
@@ -129,7 +126,7 @@ class FaceProbe:
         return self.library.current()
 
     def _probe(self, data: bytes, face: int | None) -> Probe:
-        decoded = decode_image(data, self.settings.max_pixels, REDUCED_DECODE_PIXELS)
+        decoded = decode_image(data, self.settings.max_pixels, DETECT_DECODE_PIXELS)
         choice = self.network()
         finder = _finder(self.settings, choice)
         found = finder.find(decoded.rgb)

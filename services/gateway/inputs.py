@@ -11,11 +11,9 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 
 from services.core.registry import VERSION_PATTERN
-from services.gateway.schemas import MAX_OFFSET
 
 T = TypeVar("T")
 
@@ -150,6 +148,5 @@ def _true_or_false(value: object) -> object:
 
 QueryFlag = Annotated[bool, BeforeValidator(_true_or_false)]
 
-Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description=f"Skip this many (at most {MAX_OFFSET:,}).")]
 
 ModelVersion = Annotated[str, StringConstraints(pattern=VERSION_PATTERN)]

@@ -11,6 +11,7 @@ from services.core.catalog.rules import MAX_NAME_LENGTH, NAME_PATTERN, clean_per
 from services.core.domain import Box
 from services.core.errors import InvalidInput
 from services.gateway.inputs import Day, Integer, Omittable, StrictBody
+from services.gateway.paging import Paged
 from services.gateway.schemas import FaceOut
 from services.gateway.undo import ActionOut
 
@@ -99,10 +100,12 @@ class PersonOut(BaseModel):
     action: ActionOut | None = Field(None, description="After a merge: undo it with its undo_url.")
 
 
-class FacePage(BaseModel):
+class FacePage(Paged):
     items: list[FaceOut]
-    offset: int
-    limit: int
+
+
+class PeoplePage(Paged):
+    items: list[PersonOut]
 
 
 class FaceLabelIn(StrictBody):

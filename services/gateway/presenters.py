@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.core.catalog import Catalog, FaceQuery
+from services.core.catalog.paging import iter_faces
 from services.core.domain import FaceRecord, ImageRecord, Person
 from services.core.quality_gate import is_good
 from services.core.settings import get_settings
@@ -16,6 +17,13 @@ class PeopleCache:
         self.catalog = catalog
         self.known: dict[str, Person | None] = {}
         self.min_quality = get_settings().min_face_quality if min_quality is None else min_quality
+
+    async def load(self, person_ids: set[str]) -> None:
+        """Fetch these people in one query (a page's worth), so the refs that follow ask nothing more."""
+        wanted = sorted(person_ids - self.known.keys())
+        if wanted:
+            found = {person.id: person for person in await self.catalog.get_people(wanted)}
+            self.known.update({person_id: found.get(person_id) for person_id in wanted})
 
     async def ref(self, person_id: str | None) -> PersonRef | None:
         if person_id is None:
@@ -55,8 +63,22 @@ async def face_out(face: FaceRecord, people: PeopleCache) -> FaceOut:
 
 
 async def image_out(image: ImageRecord, catalog: Catalog, people: PeopleCache | None = None) -> ImageOut:
-    people = people or PeopleCache(catalog)
     faces = await catalog.list_faces(FaceQuery(image_id=image.id))
+    return await _image_out(image, faces, people or PeopleCache(catalog))
+
+
+async def image_outs(images: list[ImageRecord], catalog: Catalog) -> list[ImageOut]:
+    """A page of photos with their faces and names: one query for all the page's faces, one for their people."""
+    by_image: dict[str, list[FaceRecord]] = {image.id: [] for image in images}
+    async for face in iter_faces(catalog, FaceQuery(image_ids=list(by_image), load_descriptor=False)):
+        by_image[face.image_id].append(face)
+    people = PeopleCache(catalog)
+    await people.load({pid for faces in by_image.values() for f in faces for pid in (f.person_id, *f.not_person_ids)
+                       if pid is not None})
+    return [await _image_out(image, by_image[image.id], people) for image in images]
+
+
+async def _image_out(image: ImageRecord, faces: list[FaceRecord], people: PeopleCache) -> ImageOut:
     base = f"/v1/images/{image.id}"
     return ImageOut(
         **image.model_dump(include={"id", "status", "error", "filename", "content_type", "width", "height",

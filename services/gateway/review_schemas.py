@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
 from services.core.domain import ReviewReason
 from services.gateway.inputs import Omittable, StrictBody
+from services.gateway.paging import Paged
 from services.gateway.people_schemas import PersonName
 from services.gateway.schemas import FaceOut, PersonRef
 from services.gateway.undo import ActionOut
@@ -29,10 +30,8 @@ class ReviewItem(BaseModel):
     thumbnail_url: str
 
 
-class ReviewPage(BaseModel):
+class ReviewPage(Paged):
     items: list[ReviewItem]
-    offset: int
-    limit: int
 
 
 class Answer(StrEnum):

@@ -7,8 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from services.core.domain import Box, FaceOrigin, ImageStatus, LabelSource, LabelVia, Point
-
-MAX_OFFSET = 10_000_000  # deeper pages than any library has; bigger numbers are refused, not overflowed
+from services.gateway.paging import Paged
 
 
 class ErrorOut(BaseModel):
@@ -66,11 +65,8 @@ class ImageOut(BaseModel):
     faces: list[FaceOut]
 
 
-class ImagePage(BaseModel):
+class ImagePage(Paged):
     items: list[ImageOut]
-    total: int
-    offset: int
-    limit: int
 
 
 class WorkerHealth(BaseModel):

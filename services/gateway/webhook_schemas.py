@@ -11,6 +11,7 @@ from services.core.events import EventKind
 from services.core.webhooks.model import Delivery, DeliveryState, Webhook
 from services.gateway.inputs import StrictBody
 from services.gateway.live_outputs.targets import MAX_URL_LENGTH, URL_PATTERN, check_url
+from services.gateway.paging import Paged
 
 # Enum values arrive as JSON strings; strict validation of the parsed body would want the enum objects.
 KindName = Annotated[EventKind, Strict(False)]
@@ -64,3 +65,11 @@ class DeliveryOut(BaseModel):
     @classmethod
     def of(cls, delivery: Delivery) -> DeliveryOut:
         return cls.model_validate(delivery.model_dump(include=set(cls.model_fields)))
+
+
+class DeliveryPage(Paged):
+    items: list[DeliveryOut]
+
+
+class WebhookPage(Paged):
+    items: list[WebhookOut]

@@ -39,7 +39,7 @@ class TrainingData:
 async def load_training_data(catalog: Catalog, descriptor: str, min_quality: float) -> TrainingData:
     """Every face a person labelled (named, or said unknown) that has a descriptor of the ``descriptor``
     network and is good enough to learn from (``min_quality``)."""
-    names = {p.id: p.name for p in await catalog.list_people()}
+    names = {p.id: p.name for p in await catalog.all_people()}
     face_ids: list[str] = []
     vectors: list[list[float]] = []
     owners: list[str | None] = []
@@ -84,7 +84,7 @@ def _safe(name: str) -> str:
 async def build_dataset_zip(catalog: Catalog, get_blob: Callable[[str], bytes], since: datetime | None,
                             sources: list[str], progress: Progress) -> tuple[bytes, dict[str, object]]:
     """A zip of labelled chips (``chips/<person>/<face id>.png``) with manifest.csv and manifest.json."""
-    names = {p.id: p.name for p in await catalog.list_people()}
+    names = {p.id: p.name for p in await catalog.all_people()}
     faces: list[FaceRecord] = []
     for source in sources:
         async for face in iter_faces(catalog, FaceQuery(label_source=source, labelled_since=since)):

@@ -30,8 +30,10 @@ from services.core.errors import FacetagError, InvalidInput, NotFound
 from services.core.events import Event, EventKind
 from services.core.faces.analyzer import Descriptors
 from services.core.faces.detectors import detector_label
-from services.core.faces.networks import DescriptorNetwork, prepare_backbone
+from services.core.faces.networks import DescriptorNetwork
 from services.core.faces.onnx_head import merge_head
+from services.core.faces.onnx_session import OnnxModel
+from services.core.faces.quantize import prepare_serving_backbone
 from services.core.image_codec import decode_png
 from services.core.learning import PREVIEW_KIND, preview_job_id
 from services.core.library_network import NetworkChoice, configured, parse_label
@@ -139,7 +141,8 @@ class Trainer:
         pointer = await asyncio.to_thread(self.registry.current)
         parent = await asyncio.to_thread(self.registry.manifest, pointer.version) if pointer else None
         choice = request.network or (parse_label(parent.descriptor) if parent is not None else configured(settings))
-        backbone, _ = await asyncio.to_thread(prepare_backbone, choice.network, choice.flip, settings.model_cache)
+        backbone = await asyncio.to_thread(prepare_serving_backbone, choice.network, choice.flip,
+                                           settings.descriptor_precision, settings.model_cache)
 
         if parent is not None and parent.descriptor == choice.label and parent.backbone_sha256 != backbone.sha256:
             await self._progress(job_id, 0.05, "the descriptor network changed: describing labelled faces again")
@@ -305,7 +308,8 @@ class Trainer:
 
     async def _predict_on_chips(self, model_bytes: bytes, face_ids: list[str], threshold: float,
                                 label_ids: list[str]) -> list[str | None]:
-        session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+        # The process's share of the cores, without spinning: a training shares them with serve's workers.
+        session = OnnxModel(model_bytes, "cpu", self.ctx.settings.onnx_threads).session
         chips = [await self._chip(fid) for fid in face_ids]
         index, distance = session.run([reg.OUT_BEST_INDEX, reg.OUT_BEST_DISTANCE], {"chips": np.stack(chips)})
         people, _ = reg.decide(index, distance, threshold, label_ids)

@@ -132,7 +132,7 @@ async def compute(catalog: Catalog, blobs: BlobStore, version: str, progress: Pr
     network = candidate.manifest.descriptor
     same_network = current is None or current.manifest.descriptor == network
     await progress(0.1, "reading faces")
-    nameable = {p.id for p in await catalog.list_people() if not p.never_tag}
+    nameable = {p.id for p in await catalog.all_people() if not p.never_tag}
     faces = [f async for f in iter_faces(catalog, FaceQuery(with_descriptor=True))
              if f.descriptor is not None and descriptor_of(f.descriptor_model) == network]
     await progress(0.4, f"running both models on {len(faces)} faces")

@@ -25,6 +25,7 @@ EXPECTED: dict[tuple[str, str], Policy] = {
     ("POST", "/v1/images"): Policy.upload,
     ("GET", "/v1/images"): Policy.read,
     ("GET", "/v1/images/{image_id}"): Policy.results,
+    ("POST", "/v1/search/sha256"): Policy.results,
     ("DELETE", "/v1/images/{image_id}"): Policy.edit,
     ("POST", "/v1/images/{image_id}/faces"): Policy.edit,
     ("GET", "/v1/images/{image_id}/original"): Policy.read,
@@ -201,6 +202,7 @@ def _body(method: str, path: str) -> dict[str, object]:
         return {"params": {"kinds": "not.a.kind"}}
     bodies: dict[tuple[str, str], object] = {
         ("POST", "/v1/images/{image_id}/faces"): {"box": {"left": 1, "top": 1, "width": 20, "height": 20}},
+        ("POST", "/v1/search/sha256"): {"sha256": ["0" * 64]},
         ("PATCH", "/v1/faces/{face_id}"): {"name": "Matrix Person"},
         ("POST", "/v1/people"): {"name": f"New {new_id()[:8]}"},
         ("PATCH", "/v1/people/{person_id}"): {"never_tag": True},

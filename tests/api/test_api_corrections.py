@@ -70,7 +70,7 @@ def test_bulk_changes_are_one_undoable_action(api: Api) -> None:
     assert moved["changed"] == 3 and moved["action"]["summary"] == "Named 3 faces Matt"
     _undo(api, moved["action"])
     assert [(_face(api, f.id)["person"] or {}).get("name") for f in faces] == ["Ben", "Ben", None]
-    assert api.client.get("/v1/people", params={"q": "Matt"}).json() == []  # made for the move, gone with it
+    assert api.client.get("/v1/people", params={"q": "Matt"}).json()["items"] == []  # made for the move, gone with it
     deleted = _post(api, "/v1/faces/batch", {"face_ids": [faces[0].id], "change": "delete"})
     assert api.client.get(f"/v1/faces/{faces[0].id}").status_code == 404
     _undo(api, deleted["action"])
@@ -145,9 +145,9 @@ def test_only_the_author_or_an_admin_may_undo(api: Api) -> None:
     assert api.client.post(mine["undo_url"], headers=callers["viewer"]).status_code == 403
     theirs = _post(api, "/v1/faces/batch", {"face_ids": [face.id], "change": "unknown"},
                    headers=callers["editor"])["action"]
-    listed = api.client.get("/v1/actions", headers=callers["editor"]).json()
+    listed = api.client.get("/v1/actions", headers=callers["editor"]).json()["items"]
     assert [a["id"] for a in listed] == [theirs["id"]]  # an editor sees their own
-    assert {mine["id"], theirs["id"]} <= {a["id"] for a in api.client.get("/v1/actions").json()}  # admin: all
+    assert {mine["id"], theirs["id"]} <= {a["id"] for a in api.client.get("/v1/actions").json()["items"]}  # admin: all
     _undo(api, theirs)  # the admin may undo anyone's
     assert api.client.post("/v1/actions/nothing/undo").status_code == 404
 
@@ -171,7 +171,9 @@ def test_the_review_queue_asks_about_the_least_certain_faces_first(api: Api) -> 
     assert [i["face"]["id"] for i in queue] == [borderline.id, close.id]
     assert queue[0]["guess"]["name"] == "Ben" and queue[0]["reason"] == "borderline"
     assert queue[1]["runner_up"]["name"] == "Ben" and queue[1]["reason"] == "close_call"
-    assert [i["face"]["id"] for i in _queue(api, offset=1, limit=1)] == [close.id]
+    first = api.client.get("/v1/review", params={"limit": 1}).json()
+    assert [i["face"]["id"] for i in first["items"]] == [borderline.id]
+    assert [i["face"]["id"] for i in _queue(api, cursor=first["next_cursor"], limit=1)] == [close.id]
     # Answers: yes confirms (by review), no is sticky, and both leave the queue; undo brings the face back.
     yes = _post(api, f"/v1/review/{borderline.id}", {"answer": "yes"})
     assert yes["face"]["label_source"] == "person" and yes["face"]["label_via"] == "review"
@@ -195,9 +197,9 @@ def test_person_details_are_kept_and_hidden_people_leave_the_list(api: Api, fiel
     response = api.client.patch(f"/v1/people/{ann['id']}", json={field: value})
     assert response.status_code == 200, response.text
     assert response.json()[field] == value
-    listed = [p["id"] for p in api.client.get("/v1/people").json()]
+    listed = [p["id"] for p in api.client.get("/v1/people").json()["items"]]
     assert (ann["id"] in listed) == (field != "hidden")
-    assert ann["id"] in [p["id"] for p in api.client.get("/v1/people", params={"hidden": "true"}).json()]
+    assert ann["id"] in [p["id"] for p in api.client.get("/v1/people", params={"hidden": "true"}).json()["items"]]
 
 
 def test_a_cover_must_be_their_own_face(api: Api) -> None:

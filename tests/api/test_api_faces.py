@@ -26,7 +26,7 @@ def test_naming_by_a_new_name_creates_the_person_once(api: Api) -> None:
     created = api.name_face(first.id, "  Matt Damon ")["person"]
     again = api.name_face(second.id, "MATT DAMON")["person"]
     assert created == again == {"id": created["id"], "name": "Matt Damon"}
-    people = api.client.get("/v1/people").json()
+    people = api.client.get("/v1/people").json()["items"]
     assert [(p["name"], p["face_count"], p["image_count"]) for p in people] == [("Matt Damon", 2, 1)]
 
 
@@ -103,7 +103,7 @@ def test_rename_a_face_from_one_person_to_another(api: Api) -> None:
     face = api.add_face(image.id, 10)
     api.name_face(face.id, "Ben")
     api.name_face(face.id, "Matt")
-    counts = {p["name"]: p["face_count"] for p in api.client.get("/v1/people").json()}
+    counts = {p["name"]: p["face_count"] for p in api.client.get("/v1/people").json()["items"]}
     assert counts == {"Ben": 0, "Matt": 1}
     assert api.search(person="Matt") == [image.id]
     assert api.search(person="Ben") == []

@@ -121,7 +121,7 @@ def test_delete_a_photo_with_its_blobs_and_faces(api: Api) -> None:
     assert api.blobs.list(blob_layout.image_prefix(doomed.id)) == []
     assert api.blobs.exists(blob_layout.original(other.id))
     assert api.search() == [other.id]
-    ben = api.client.get("/v1/people").json()[0]
+    ben = api.client.get("/v1/people").json()["items"][0]
     assert (ben["name"], ben["face_count"], ben["image_count"]) == ("Ben", 1, 1)
     assert api.client.delete(f"/v1/images/{doomed.id}").status_code == 404
 

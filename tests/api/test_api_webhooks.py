@@ -41,10 +41,11 @@ def test_an_admin_manages_webhooks_and_each_change_is_audited(api: Api) -> None:
     hook = made.json()
     assert len(hook["secret"]) >= 32 and hook["kinds"] == ["face.named", "photo.done"] and not hook["paused"]
     listed = api.client.get("/v1/admin/webhooks").json()
-    assert [h["id"] for h in listed] == [hook["id"]] and "secret" not in listed[0]  # shown once only
+    assert listed["next_cursor"] is None
+    assert [h["id"] for h in listed["items"]] == [hook["id"]] and "secret" not in listed["items"][0]  # shown once
     paused = api.client.patch(f"/v1/admin/webhooks/{hook['id']}", json={"paused": True})
     assert paused.status_code == 200 and paused.json()["paused"] is True
-    assert api.client.get(f"/v1/admin/webhooks/{hook['id']}/deliveries").json() == []
+    assert api.client.get(f"/v1/admin/webhooks/{hook['id']}/deliveries").json()["items"] == []
     assert api.client.delete(f"/v1/admin/webhooks/{hook['id']}").status_code == 204
     assert api.client.get(f"/v1/admin/webhooks/{hook['id']}/deliveries").status_code == 404
     assert api.client.delete(f"/v1/admin/webhooks/{hook['id']}").status_code == 404
@@ -85,7 +86,7 @@ def test_callback_urls_that_could_reach_inside_are_refused(api: Api) -> None:
         refused = api.client.post("/v1/images", files={"file": ("a.jpg", _photo(), "image/jpeg")},
                                   data={"callback_url": url}, headers={"Authorization": f"Bearer {token}"})
         assert refused.status_code == 422 and why in refused.json()["message"], refused.text
-    assert api.client.get("/v1/images").json()["total"] == 0  # nothing was stored
+    assert api.client.get("/v1/images").json()["items"] == []  # nothing was stored
 
 
 def test_a_callback_needs_an_api_token_to_be_signed_with(api: Api) -> None:

@@ -72,7 +72,7 @@ def faces(service: Service, image_id: str) -> list[dict[str, Any]]:
 def person_id(service: Service, name: str) -> str:
     response = service.client.post("/v1/people", json={"name": name})
     if response.status_code == 409:
-        found = [p for p in service.client.get("/v1/people").json() if p["name"].lower() == name.lower()]
+        found = [p for p in service.client.get("/v1/people").json()["items"] if p["name"].lower() == name.lower()]
         return str(found[0]["id"])
     assert response.status_code == 201, response.text
     return str(response.json()["id"])

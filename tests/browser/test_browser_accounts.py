@@ -137,6 +137,25 @@ def test_a_token_is_shown_once_works_as_bearer_and_stops_when_revoked(pages: Pag
     assert refused.status_code == 401, refused.text
 
 
+def test_the_account_page_lists_every_token_past_the_first_page(pages: Pages) -> None:
+    username = f"keeper-{secrets.token_hex(3)}"  # a user of its own: the other tests' tokens stay out of the count
+    made = pages.service.client.post("/v1/admin/users", json={"username": username, "password": PASSWORD,
+                                                              "role": "viewer"})
+    assert made.status_code == 201, made.text
+    count = 205  # more than the page asks for at once (200): it follows next_cursor
+    for n in range(count):
+        token = pages.service.client.post("/v1/tokens", json={"name": f"bulk {n:03}", "scopes": ["read"],
+                                                              "for_user": username})
+        assert token.status_code == 201, token.text
+    page = pages.open("/account.html", role=None)
+    expect(page).to_have_url(_login_url(pages, "/account.html"))
+    _sign_in(page, username, PASSWORD)
+    expect(page).to_have_url(f"{pages.service.url}/account.html")
+    expect(page.locator("#tokens tbody tr")).to_have_count(count)
+    for name in ("bulk 204", "bulk 000"):  # the newest, on the first page, and the oldest, alone on the second
+        expect(page.locator("#tokens tbody tr", has_text=name)).to_have_count(1)
+
+
 def test_sign_out_everywhere_signs_another_browser_out(pages: Pages) -> None:
     other = pages.open("/account.html", role="viewer")
     expect(other.locator("#user-button")).to_be_visible()
@@ -184,7 +203,7 @@ def test_a_viewer_sees_no_upload_or_model_and_is_told_why_a_rename_is_refused(pa
     toast = page.locator(".toast.error")
     expect(toast).to_contain_text(refusal.json()["message"])
     pages.shot(page, "people-viewer-refused")
-    assert any(p["name"] == who for p in service.client.get("/v1/people").json())  # not renamed
+    assert any(p["name"] == who for p in service.client.get("/v1/people").json()["items"])  # not renamed
 
     # No upload button in the gallery either, and the Model page only says it is for admins.
     page.goto("/")
@@ -206,7 +225,7 @@ def test_never_tag_and_erase_from_the_people_page(pages: Pages) -> None:
     toggle.check()
     expect(page.locator(".toast").last).to_contain_text("never be tagged automatically")
     expect(card.get_by_label("Never tag automatically")).to_be_checked()
-    assert next(p for p in service.client.get("/v1/people").json() if p["id"] == pid)["never_tag"] is True
+    assert next(p for p in service.client.get("/v1/people").json()["items"] if p["id"] == pid)["never_tag"] is True
 
     card.get_by_role("button", name=f"Erase {who}").click()
     dialog = page.locator("dialog[open]")
@@ -221,7 +240,7 @@ def test_never_tag_and_erase_from_the_people_page(pages: Pages) -> None:
     pages.shot(page, "people-erase-report")
     page.locator("dialog[open]").get_by_role("button", name="Done").click()
     expect(card).to_have_count(0)
-    assert all(p["id"] != pid for p in service.client.get("/v1/people").json())
+    assert all(p["id"] != pid for p in service.client.get("/v1/people").json()["items"])
 
 
 def test_the_audit_log_lists_what_was_just_done(pages: Pages) -> None:

@@ -38,7 +38,7 @@ def test_merge_two_people_then_delete_one(pages: Pages, facedata: Path) -> None:
     expect(names).to_have_count(before - 1)
     expect(names.filter(has_text="Madonna")).to_have_text(["Madonna"])
     expect(page.locator(".person", has_text="Madonna").locator(".stats")).to_have_text("2 photos · 2 faces")
-    assert service.client.get("/v1/images", params={"person": "madonna"}).json()["total"] == 2
+    assert len(service.client.get("/v1/images", params={"person": "madonna"}).json()["items"]) == 2
 
     # Delete: the photos stay and the faces become unknown.
     page.get_by_role("button", name="Delete Madonna").click()
@@ -112,7 +112,7 @@ def test_gallery_filters_by_unknown_faces_name_chips_and_dates(pages: Pages, fac
     page.get_by_role("button", name="Unknown faces").click()
     expect(page).to_have_url(re.compile(r"unknown=1"))
     expect(page.locator(f'.card[data-image-id="{named}"]')).to_have_count(0)
-    unknown = service.client.get("/v1/images", params={"has_unknown": "true"}).json()["total"]
+    unknown = len(service.client.get("/v1/images", params={"has_unknown": "true", "limit": 24}).json()["items"])
     expect(all_cards).to_have_count(unknown)
     page.get_by_role("button", name="Clear").click()
     expect(all_cards).to_have_count(total)
@@ -164,12 +164,12 @@ def test_every_page_fits_a_phone(pages: Pages, facedata: Path, path: str) -> Non
 def test_gallery_pages_through_many_photos_in_a_stable_order(pages: Pages) -> None:
     service = pages.service
     add_image_records(service, 30)
-    total = service.client.get("/v1/images").json()["total"]
-    assert total > 24
+    total = len(service.client.get("/v1/images", params={"limit": 200}).json()["items"])
+    assert 24 < total < 48
     page = pages.open("/")
     cards = page.locator(".card")
     expect(cards).to_have_count(24)
-    expect(page.locator("#page-of")).to_have_text(f"Page 1 of {(total + 23) // 24}")
+    expect(page.locator("#page-of")).to_have_text("Page 1")
     first_page = cards.evaluate_all("cards => cards.map(c => c.dataset.imageId)")
     page.get_by_role("button", name="Next page").click()
     expect(page).to_have_url(re.compile(r"page=2"))
@@ -179,21 +179,21 @@ def test_gallery_pages_through_many_photos_in_a_stable_order(pages: Pages) -> No
     listed = [i["id"] for i in service.client.get("/v1/images", params={"limit": 100}).json()["items"]]
     assert first_page + second_page == listed
     page.go_back()
-    expect(page.locator("#page-of")).to_have_text(re.compile(r"^Page 1 of"))
+    expect(page.locator("#page-of")).to_have_text("Page 1")
     assert cards.evaluate_all("cards => cards.map(c => c.dataset.imageId)") == first_page
 
     # From the gallery, a photo steps to its neighbours in the same order (buttons and arrow keys).
     cards.nth(23).locator("a.thumb").click()
     expect(page).to_have_url(re.compile(rf"id={listed[23]}"))
-    expect(page.locator(".photo-nav")).to_contain_text(f"24 of {total}")
-    page.get_by_role("link", name="Next photo").click()
+    expect(page.locator(".photo-nav")).to_contain_text("Photo 24")
+    page.get_by_role("link", name="Next photo").click()  # across the page's edge, by the cursor the gallery kept
     expect(page).to_have_url(re.compile(rf"id={listed[24]}&at=24"))
-    expect(page.locator(".photo-nav")).to_contain_text(f"25 of {total}")
+    expect(page.locator(".photo-nav")).to_contain_text("Photo 25")
     page.keyboard.press("ArrowLeft")
     expect(page).to_have_url(re.compile(rf"id={listed[23]}&at=23"))
     page.get_by_role("link", name="Back to Photos").click()
     expect(page).to_have_url(re.compile(r"/$"))
-    expect(page.locator("#page-of")).to_have_text(re.compile(r"^Page 1 of"))
+    expect(page.locator("#page-of")).to_have_text("Page 1")
 
 
 @pytest.mark.parametrize("path", ["/", "/people.html", "/review.html", "/model.html", "/upload.html"])

@@ -43,7 +43,8 @@ def library(embedded_service: Service, facedata: Path) -> dict[str, Any]:
 
 
 def person(service: Service, name: str) -> dict[str, Any] | None:
-    found = [p for p in service.client.get("/v1/people", params={"hidden": "true"}).json() if p["name"] == name]
+    listed = service.client.get("/v1/people", params={"hidden": "true"}).json()["items"]
+    found = [p for p in listed if p["name"] == name]
     return found[0] if found else None
 
 
@@ -106,7 +107,7 @@ def test_a_person_page_with_selection_split_undo_and_settings(pages: Pages, libr
     expect(page.locator("#active-to")).to_have_attribute("min", "2001-02-03")  # "until" starts no earlier
     saved = person(service, "Ben Affleck")
     assert saved is not None and saved["hidden"] and saved["active_from"] == "2001-02-03"
-    assert "Ben Affleck" not in {p["name"] for p in service.client.get("/v1/people").json()}
+    assert "Ben Affleck" not in {p["name"] for p in service.client.get("/v1/people").json()["items"]}
     page.locator("#hide-toggle").click()
     expect(page.locator("#hidden-badge")).to_have_count(0)
 

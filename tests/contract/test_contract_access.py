@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from services.core.access.model import ApiToken, AuditEntry, AuditQuery, Role, Scope, Session, Throttle, User
-from services.core.access.store import AccessStore
+from services.core.access.store import AccessStore, username_key
+from services.core.cursors import NewestKey, UserKey, decode
 from services.core.errors import Conflict, NotFound
 
 # Whole milliseconds: both stores keep times to the millisecond, so records round-trip unchanged.
@@ -57,6 +58,18 @@ async def test_users_are_listed_by_username_ignoring_case(access: AccessStore) -
     for name in ("bob", "Alice", "carol", "Bea", "alan"):
         await access.add_user(user(name))
     assert [u.username for u in await access.list_users()] == ["alan", "Alice", "Bea", "bob", "carol"]
+
+
+async def test_users_page_by_username_after_the_last_one_shown(access: AccessStore) -> None:
+    for name in ("bob", "Alice", "carol", "Bea", "alan"):
+        await access.add_user(user(name))
+    seen: list[str] = []
+    after = None
+    while page := await access.list_users(2, after):
+        assert len(page) <= 2
+        seen += [u.username for u in page]
+        after = UserKey(name_key=username_key(page[-1].username), id=page[-1].id)
+    assert seen == ["alan", "Alice", "Bea", "bob", "carol"]
 
 
 async def test_save_user_replaces_the_record_and_can_rename(access: AccessStore) -> None:
@@ -210,6 +223,21 @@ async def test_tokens_are_listed_per_user_or_all_newest_first(access: AccessStor
     assert await access.list_tokens("nobody") == []
 
 
+async def test_tokens_page_newest_first_after_the_last_one_shown_ties_by_id(access: AccessStore) -> None:
+    alice = await access.add_user(user("alice"))
+    bob = await access.add_user(user("bob"))
+    made = [await access.add_token(token(alice.id if n % 2 else bob.id, f"t{n}", at(n // 2))) for n in range(7)]
+    newest_first = sorted(made, key=lambda t: (t.created_at, t.id), reverse=True)  # pairs share their time
+    for owner, expected in ((None, newest_first), (alice.id, [t for t in newest_first if t.user_id == alice.id])):
+        seen: list[ApiToken] = []
+        after = None
+        while page := await access.list_tokens(owner, 3, after):
+            assert len(page) <= 3
+            seen += page
+            after = NewestKey(at=page[-1].created_at, id=page[-1].id)
+        assert seen == expected
+
+
 async def test_mark_token_used_records_the_time_only(access: AccessStore) -> None:
     alice = await access.add_user(user("alice"))
     stored = await access.add_token(token(alice.id, "ci", at(1)))
@@ -300,44 +328,42 @@ async def history(access: AccessStore) -> list[AuditEntry]:
 async def test_audit_is_listed_newest_first_with_every_field(access: AccessStore, history: list[AuditEntry]) -> None:
     page = await access.list_audit(AuditQuery())
     assert page.items == history
-    assert (page.total, page.offset, page.limit) == (6, 0, 50)
+    assert page.next_cursor is None
 
 
 async def test_audit_filters_by_actor_action_and_target(access: AccessStore, history: list[AuditEntry]) -> None:
     by_alice = await access.list_audit(AuditQuery(actor="alice"))
-    assert [e.at for e in by_alice.items] == [at(4), at(2), at(0)] and by_alice.total == 3
+    assert [e.at for e in by_alice.items] == [at(4), at(2), at(0)] and len(by_alice.items) == 3
     renames = await access.list_audit(AuditQuery(action="person.rename"))
-    assert [e.at for e in renames.items] == [at(4), at(0)] and renames.total == 2
+    assert [e.at for e in renames.items] == [at(4), at(0)] and len(renames.items) == 2
     about_p2 = await access.list_audit(AuditQuery(target_id="p2"))
-    assert about_p2.items == [history[4]] and about_p2.total == 1
+    assert about_p2.items == [history[4]] and len(about_p2.items) == 1
     both = await access.list_audit(AuditQuery(actor="bob", action="person.rename"))
-    assert both.items == [] and both.total == 0
-    assert (await access.list_audit(AuditQuery(actor="Alice"))).total == 0  # actors compare exactly
+    assert both.items == [] and len(both.items) == 0
+    assert len((await access.list_audit(AuditQuery(actor="Alice"))).items) == 0  # actors compare exactly
     assert (await access.list_audit(AuditQuery(target_id="nothing"))).items == []
 
 
 async def test_audit_since_is_inclusive_and_until_exclusive(access: AccessStore, history: list[AuditEntry]) -> None:
     window = await access.list_audit(AuditQuery(since=at(1), until=at(4)))
-    assert [e.at for e in window.items] == [at(3), at(2), at(1)] and window.total == 3
+    assert [e.at for e in window.items] == [at(3), at(2), at(1)] and len(window.items) == 3
     assert [e.at for e in (await access.list_audit(AuditQuery(since=at(4)))).items] == [at(5), at(4)]
     assert [e.at for e in (await access.list_audit(AuditQuery(until=at(1)))).items] == [at(0)]
-    assert (await access.list_audit(AuditQuery(since=at(2), until=at(2)))).total == 0
+    assert len((await access.list_audit(AuditQuery(since=at(2), until=at(2)))).items) == 0
     # A filter on top of the time window.
     mixed = await access.list_audit(AuditQuery(actor="alice", since=at(0), until=at(4)))
-    assert [e.at for e in mixed.items] == [at(2), at(0)] and mixed.total == 2
+    assert [e.at for e in mixed.items] == [at(2), at(0)] and len(mixed.items) == 2
 
 
-async def test_audit_pages_keep_the_total(access: AccessStore, history: list[AuditEntry]) -> None:
+async def test_audit_pages_follow_the_cursor(access: AccessStore, history: list[AuditEntry]) -> None:
     first = await access.list_audit(AuditQuery(limit=2))
-    second = await access.list_audit(AuditQuery(offset=2, limit=2))
-    last = await access.list_audit(AuditQuery(offset=4, limit=2))
-    beyond = await access.list_audit(AuditQuery(offset=10, limit=2))
+    second = await access.list_audit(AuditQuery(after=decode(NewestKey, first.next_cursor), limit=2))
+    last = await access.list_audit(AuditQuery(after=decode(NewestKey, second.next_cursor), limit=2))
     assert first.items + second.items + last.items == history
-    assert [p.total for p in (first, second, last, beyond)] == [6, 6, 6, 6]
-    assert (second.offset, second.limit) == (2, 2)
-    assert beyond.items == []
-    filtered = await access.list_audit(AuditQuery(actor="alice", offset=1, limit=1))
-    assert [e.at for e in filtered.items] == [at(2)] and filtered.total == 3
+    assert last.next_cursor is None
+    filtered = await access.list_audit(AuditQuery(actor="alice", limit=1))
+    then = await access.list_audit(AuditQuery(actor="alice", after=decode(NewestKey, filtered.next_cursor), limit=1))
+    assert [e.at for e in filtered.items + then.items] == [at(4), at(2)]
 
 
 async def test_redact_audit_replaces_only_the_given_targets(access: AccessStore, history: list[AuditEntry]) -> None:
@@ -352,8 +378,8 @@ async def test_redact_audit_replaces_only_the_given_targets(access: AccessStore,
             assert now == original.model_copy(update={"target_id": "erased:1", "before": None, "after": None})
         else:
             assert now == original  # untouched, details and all
-    assert (await access.list_audit(AuditQuery(target_id="p1"))).total == 0
-    assert (await access.list_audit(AuditQuery(target_id="u1"))).total == 0
+    assert len((await access.list_audit(AuditQuery(target_id="p1"))).items) == 0
+    assert len((await access.list_audit(AuditQuery(target_id="u1"))).items) == 0
     redacted = await access.list_audit(AuditQuery(target_id="erased:1"))
     assert [e.at for e in redacted.items] == [at(4), at(3), at(0)]
     assert (await access.list_audit(AuditQuery(target_id="p2"))).items[0].before == {"name": "Bo"}

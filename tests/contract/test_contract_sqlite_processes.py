@@ -59,7 +59,7 @@ async def test_several_processes_write_one_sqlite_file(tmp_path: Path) -> None:
 
     catalog = open_catalog(url)
     try:
-        assert (await catalog.list_images(ImageQuery())).total == 31
+        assert len((await catalog.list_images(ImageQuery())).items) == 31
         shared, created = await catalog.add_image(image(999))
         assert not created and shared.face_count == 30
         people = await catalog.list_people()

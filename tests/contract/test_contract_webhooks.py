@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from services.core.cursors import OldestKey
 from services.core.domain import utcnow
 from services.core.errors import NotFound
 from services.core.events import EventKind
@@ -50,6 +51,21 @@ async def test_hooks_are_added_listed_paused_and_deleted(stores: tuple[WebhookSt
     assert await store.delete_hook(first.id) is False
     assert await store.get_hook(first.id) is None
     assert await store.list_deliveries(first.id, 10) == []  # its log went with it
+
+
+async def test_hooks_page_oldest_first_after_the_last_one_shown(stores: tuple[WebhookStore, WebhookStore]) -> None:
+    store, other = stores
+    start = utcnow().replace(microsecond=0)
+    made = [await store.add_hook(Webhook(url=f"https://h{n}.example/x", kinds=[EventKind.photo_done], secret=f"s{n}",
+                                         created_at=start + timedelta(seconds=n // 2)))  # pairs share their time
+            for n in range(7)]
+    seen: list[str] = []
+    after = None
+    while page := await other.list_hooks(3, after):
+        assert len(page) <= 3
+        seen += [hook.id for hook in page]
+        after = OldestKey(at=page[-1].created_at, id=page[-1].id)
+    assert seen == [hook.id for hook in sorted(made, key=lambda hook: (hook.created_at, hook.id))]
 
 
 async def test_callbacks_are_kept_per_photo(stores: tuple[WebhookStore, WebhookStore]) -> None:

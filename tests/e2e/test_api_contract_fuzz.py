@@ -64,8 +64,8 @@ def _seed(service: Service, facedata: Path) -> dict[str, list[str]]:
     dataset = service.client.post("/v1/admin/datasets", json={"label_sources": ["person", "model"]})
     assert dataset.status_code == 202, dataset.text
     assert service.poll(f"/v1/jobs/{dataset.json()['id']}", "state", ("done", "failed"), 120)["state"] == "done"
-    people = service.client.get("/v1/people").json()
-    users = service.client.get("/v1/admin/users").json()
+    people = service.client.get("/v1/people").json()["items"]
+    users = service.client.get("/v1/admin/users").json()["items"]  # a handful: one page
     return {
         "image": [image["id"] for image in images],
         "face": faces,
@@ -73,7 +73,7 @@ def _seed(service: Service, facedata: Path) -> dict[str, list[str]]:
         "name": [person["name"] for person in people],
         "user": [user["id"] for user in users],
         "username": [user["username"] for user in users],
-        "token": [token["id"] for token in service.client.get("/v1/tokens", params={"all": "true"}).json()],
+        "token": [token["id"] for token in service.client.get("/v1/tokens", params={"all": "true"}).json()["items"]],
         "job": [dataset.json()["id"]],
     }
 

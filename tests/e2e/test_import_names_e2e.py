@@ -40,7 +40,7 @@ def test_import_names_people_tidily_and_joins_the_person_named_in_the_ui(
     imported = _import(service, folder)
 
     assert imported.returncode == 0, imported.stdout + imported.stderr
-    people = {p["name"]: p for p in service.client.get("/v1/people").json()}
+    people = {p["name"]: p for p in service.client.get("/v1/people").json()["items"]}
     assert set(people) == {"Ben Afflek", "Mindy Kaling", "Jerry Seinfeld"}, imported.stdout
     assert people["Ben Afflek"]["id"] == typed.json()["id"]  # one person, not "Ben Afflek" and "ben_afflek"
     assert people["Ben Afflek"]["face_count"] == 2
@@ -52,4 +52,4 @@ def test_import_names_people_tidily_and_joins_the_person_named_in_the_ui(
     again = _import(service, folder)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "already named before: 4" in again.stdout
-    assert {p["name"] for p in service.client.get("/v1/people").json()} == set(people)
+    assert {p["name"] for p in service.client.get("/v1/people").json()["items"]} == set(people)

@@ -96,7 +96,7 @@ def test_a_failing_receiver_gets_retries_and_the_log_shows_them(run: Run) -> Non
     hook_id = run.hooks["flaky"]["id"]
     deadline = time.monotonic() + 10
     while True:  # the last attempt's result is saved just after the receiver answered it
-        [delivery] = run.service.client.get(f"/v1/admin/webhooks/{hook_id}/deliveries").json()
+        [delivery] = run.service.client.get(f"/v1/admin/webhooks/{hook_id}/deliveries").json()["items"]
         if delivery["state"] != "pending" or time.monotonic() > deadline:
             break
         time.sleep(0.1)

@@ -145,3 +145,54 @@ def test_the_day_a_photo_was_taken_comes_from_its_exif() -> None:
     assert inspect_image(original, 10**8).taken_at == datetime(2000, 1, 1, 1, 30, tzinfo=UTC)
     assert inspect_image(_jpeg_with_exif({0x0132: "0000:00:00 00:00:00"}), 10**8).taken_at is None
     assert inspect_image(_jpeg_with_exif({}), 10**8).taken_at is None
+
+
+_PEAK_SCRIPT = """
+import sys
+from pathlib import Path
+from services.core.faces.decode import decode_image
+
+def memory(field):
+    line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith(field + ":"))
+    return int(line.split()[1]) // 1024
+
+data = Path(sys.argv[1]).read_bytes()
+before = memory("VmRSS")
+decoded = decode_image(data, 60_000_000, int(sys.argv[2]) or None)
+print(decoded.width, decoded.height, decoded.scale, memory("VmHWM") - before)
+"""
+
+
+def test_a_jpeg_just_over_the_bound_is_decoded_at_half_size_by_jpeg_itself(tmp_path: Path) -> None:
+    """A 24.5 MP camera-sized JPEG with the detector's 24 MP bound costs what a 6 MP photo costs to decode: JPEG's
+    own half-size decoding, not the whole photo decoded (98 MB more) and then halved."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(7)
+    coarse = Image.fromarray(rng.integers(0, 256, (82, 120, 3), dtype=np.uint8))
+    big, small = tmp_path / "camera.jpg", tmp_path / "half.jpg"
+    coarse.resize((6000, 4075), Image.Resampling.BILINEAR).save(big, "JPEG", quality=90)
+    coarse.resize((3000, 2038), Image.Resampling.BILINEAR).save(small, "JPEG", quality=90)
+
+    def decode(photo: Path, reduce_above: int) -> list[float]:
+        run = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, str(photo), str(reduce_above)],
+                             capture_output=True, text=True, check=True)
+        return [float(v) for v in run.stdout.split()]
+
+    *_, half_mb = decode(small, 0)
+    width, height, scale, reduced_mb = decode(big, 24_000_000)
+    assert (width, height, scale) == (3000, 2038, 2.0)  # boxes found on it are doubled back to the photo's
+    assert reduced_mb < 1.2 * half_mb, (reduced_mb, half_mb)
+
+
+def test_a_24_megapixel_camera_photo_is_decoded_at_half_size_for_face_finding() -> None:
+    """6000x4000 (a 24 MP camera's) is found faces in at 3000x2000; a 12 MP phone photo (4032x3024) whole."""
+    from services.core.faces.decode import DETECT_DECODE_PIXELS
+
+    coarse = Image.fromarray(np.random.default_rng(3).integers(0, 256, (40, 60, 3), dtype=np.uint8))
+    for (width, height), expected in (((6000, 4000), (3000, 2000, 2.0)), ((4032, 3024), (4032, 3024, 1.0))):
+        buffer = io.BytesIO()
+        coarse.resize((width, height), Image.Resampling.BILINEAR).save(buffer, "JPEG", quality=85)
+        decoded = decode_image(buffer.getvalue(), 60_000_000, DETECT_DECODE_PIXELS)
+        assert (decoded.width, decoded.height, decoded.scale) == expected

@@ -22,3 +22,9 @@ def test_cuda_without_cuda_fails_with_a_clear_message() -> None:
 
 def test_descriptor_reports_its_provider(analyzer) -> None:  # type: ignore[no-untyped-def]
     assert analyzer.descriptors.provider == "CPUExecutionProvider"
+
+
+def test_the_services_onnx_threads_never_spin_wait(analyzer) -> None:  # type: ignore[no-untyped-def]
+    """Spinning threads busy-wait between runs: on cores shared with other workers they slow everyone."""
+    options = analyzer.descriptors.model.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"

@@ -161,7 +161,7 @@ def test_import_a_folder_per_person(learning_service: Service, facedata: Path, s
     named = int(out.split("named: ")[1].split()[0])
     assert named == 93, out  # CenterFace finds a face on every celeb5 training photo (HOG missed some)
     state["named"] = named
-    people = {p["name"] for p in learning_service.client.get("/v1/people").json()}
+    people = {p["name"] for p in learning_service.client.get("/v1/people").json()["items"]}
     assert people >= CELEB5
     # Again: nothing new, nothing breaks.
     again = subprocess.run(command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)

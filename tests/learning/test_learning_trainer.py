@@ -17,6 +17,8 @@ from services.core import registry as reg
 from services.core.catalog import Catalog
 from services.core.domain import Box, FaceRecord, ImageRecord, JobState, utcnow
 from services.core.errors import InvalidInput
+from services.core.faces.networks import NETWORKS
+from services.core.faces.quantize import verify_int8_backbone
 from services.core.image_codec import decode_png, encode_png
 from services.core.library_network import configured
 from services.core.settings import Settings
@@ -164,3 +166,13 @@ async def test_descriptors_are_computed_again_when_the_backbone_changed(trainer:
     expected = trainer.descriptors(configured(trainer.ctx.settings)).compute(np.stack([decode_png(CHIP)]))[0]
     assert after.descriptor != before.descriptor
     assert np.allclose(after.descriptor, expected, atol=1e-5)
+
+
+async def test_int8_precision_publishes_models_on_the_int8_backbone(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", execution_provider="cpu", descriptor="dlib",
+                        descriptor_precision="int8")
+    async with running_trainer(settings) as trainer:
+        await add_people(trainer, 3, 6)
+        result = await trainer.train(None, {})
+        manifest = trainer.registry.manifest(result["version"])
+    assert manifest.backbone_sha256 == verify_int8_backbone(NETWORKS["dlib"], False, settings.model_cache).sha256

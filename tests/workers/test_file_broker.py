@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -97,3 +98,24 @@ def test_a_message_its_sender_died_writing_is_cleared_away(tmp_path: Path, monke
             queue.get(timeout=0.5)
         queue.close()
     assert not partial.exists()
+
+
+def test_an_idle_consumer_is_woken_by_a_new_message_not_by_its_next_look(tmp_path: Path) -> None:
+    """The sender rings the waiting consumer: it takes the message at once, though its next look at the folder
+    would be a minute away (the fallback poll); without the doorbell, the get would wait out its 30 s."""
+    settings = Settings(data_dir=tmp_path)
+    consumer_app = make_celery(settings)
+    consumer_app.conf.broker_transport_options = {**consumer_app.conf.broker_transport_options,
+                                                  "polling_interval": 60.0}
+    sender = threading.Thread(target=lambda: (time.sleep(1.0), _send(make_celery(settings), 1)))
+    with consumer_app.connection_for_read() as conn:
+        queue = conn.SimpleQueue(DETECT_QUEUE)
+        sender.start()
+        asked = time.monotonic()
+        message = queue.get(timeout=30)
+        waited = time.monotonic() - asked
+        message.ack()
+        queue.close()
+    sender.join()
+    assert message.payload[0] == ["0"]
+    assert waited < 15, f"the consumer took the message after {waited:.1f} s: the doorbell did not wake it"

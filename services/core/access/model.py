@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from services.core.cursors import NewestKey
 from services.core.domain import new_id, utcnow
 
 
@@ -108,5 +109,5 @@ class AuditQuery(BaseModel):
     target_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
-    offset: int = Field(0, ge=0)
+    after: NewestKey | None = None  # keyset: the page starts after this entry
     limit: int = Field(50, ge=1, le=500)

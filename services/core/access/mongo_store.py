@@ -11,9 +11,10 @@ from pymongo.errors import DuplicateKeyError
 
 from services.core.access.model import ApiToken, AuditEntry, AuditQuery, Session, Throttle, User
 from services.core.access.store import AccessStore, username_key
-from services.core.catalog.mongo_base import Doc, Indexes, MongoBase, guard_methods
+from services.core.catalog.mongo_base import Doc, Indexes, MongoBase, all_of, guard_methods
 from services.core.catalog.mongo_docs import to_doc
 from services.core.catalog.rules import as_utc
+from services.core.cursors import NewestKey, UserKey, cut
 from services.core.domain import Page
 from services.core.errors import Conflict, NotFound
 
@@ -24,8 +25,10 @@ _INDEXES: Indexes = {
     "sessions": [([("user_id", ASCENDING)], {"name": "by_user"})],
     "api_tokens": [([("digest", ASCENDING)], {"unique": True, "name": "digest_unique"}),
                    ([("user_id", ASCENDING), ("created_at", DESCENDING)], {"name": "by_user"})],
+    # Each filter of the audit log, ending in its order: a filtered page reads only its own rows.
     "audit": [([("at", DESCENDING), ("_id", DESCENDING)], {"name": "newest_first"}),
-              ([("target_id", ASCENDING)], {"name": "by_target"})],
+              *[([(field, ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], {"name": f"{field}_newest"})
+                for field in ("actor", "action", "target_id")]],
 }
 
 
@@ -50,8 +53,11 @@ def _throttle_doc(throttle: Throttle) -> Doc:
 class MongoAccessStore(MongoBase, AccessStore):
     INDEXES = _INDEXES
 
-    async def _found(self, collection: str, model: type[R], where: Doc, sort: list[tuple[str, int]]) -> list[R]:
+    async def _found(self, collection: str, model: type[R], where: Doc, sort: list[tuple[str, int]],
+                     limit: int | None = None) -> list[R]:
         cursor = (await self._col(collection)).find(where).sort(sort)
+        if limit is not None:
+            cursor = cursor.limit(limit)
         return [record for doc in await cursor.to_list(None) if (record := _from(model, doc)) is not None]
 
     # users
@@ -69,8 +75,14 @@ class MongoAccessStore(MongoBase, AccessStore):
     async def find_user(self, username: str) -> User | None:
         return _from(User, await (await self._col("users")).find_one({"username_key": username_key(username)}))
 
-    async def list_users(self) -> list[User]:
-        return await self._found("users", User, {}, [("username_key", ASCENDING), ("_id", ASCENDING)])
+    async def list_users(self, limit: int | None = None, after: UserKey | None = None) -> list[User]:
+        conditions: list[Doc] = []
+        if after is not None:  # the first condition bounds the index range
+            key = after.name_key
+            conditions += [{"username_key": {"$gte": key}},
+                           {"$or": [{"username_key": {"$gt": key}}, {"_id": {"$gt": after.id}}]}]
+        return await self._found("users", User, all_of(conditions), [("username_key", ASCENDING), ("_id", ASCENDING)],
+                                 limit)
 
     async def save_user(self, user: User) -> User:
         users = await self._col("users")
@@ -121,9 +133,15 @@ class MongoAccessStore(MongoBase, AccessStore):
     async def find_token(self, digest: str) -> ApiToken | None:
         return _from(ApiToken, await (await self._col("api_tokens")).find_one({"digest": digest}))
 
-    async def list_tokens(self, user_id: str | None = None) -> list[ApiToken]:
-        where: Doc = {} if user_id is None else {"user_id": user_id}
-        return await self._found("api_tokens", ApiToken, where, [("created_at", DESCENDING), ("_id", DESCENDING)])
+    async def list_tokens(self, user_id: str | None = None, limit: int | None = None,
+                          after: NewestKey | None = None) -> list[ApiToken]:
+        conditions: list[Doc] = [] if user_id is None else [{"user_id": user_id}]
+        if after is not None:
+            at = as_utc(after.at)
+            conditions += [{"created_at": {"$lte": at}},
+                           {"$or": [{"created_at": {"$lt": at}}, {"_id": {"$lt": after.id}}]}]
+        return await self._found("api_tokens", ApiToken, all_of(conditions),
+                                 [("created_at", DESCENDING), ("_id", DESCENDING)], limit)
 
     async def mark_token_used(self, token_id: str, at: datetime) -> None:
         await (await self._col("api_tokens")).update_one({"_id": token_id}, {"$set": {"last_used_at": as_utc(at)}})
@@ -163,13 +181,15 @@ class MongoAccessStore(MongoBase, AccessStore):
             conditions.append({"at": {"$gte": as_utc(query.since)}})
         if query.until is not None:
             conditions.append({"at": {"$lt": as_utc(query.until)}})
-        where: Doc = {"$and": conditions} if conditions else {}
-        audit = await self._col("audit")
-        total = await audit.count_documents(where)
-        cursor = audit.find(where).sort([("at", DESCENDING), ("_id", DESCENDING)])
-        found = await cursor.skip(query.offset).limit(query.limit).to_list(None)
+        if query.after is not None:
+            at = as_utc(query.after.at)  # the first condition bounds the index range
+            conditions += [{"at": {"$lte": at}}, {"$or": [{"at": {"$lt": at}}, {"_id": {"$lt": query.after.id}}]}]
+        where = all_of(conditions)
+        cursor = (await self._col("audit")).find(where).sort([("at", DESCENDING), ("_id", DESCENDING)])
+        found, after = cut(await cursor.limit(query.limit + 1).to_list(None), query.limit,
+                           lambda doc: NewestKey(at=doc["at"], id=doc["_id"]))
         items = [entry for doc in found if (entry := _from(AuditEntry, doc)) is not None]
-        return Page[AuditEntry](items=items, total=total, offset=query.offset, limit=query.limit)
+        return Page[AuditEntry](items=items, next_cursor=after)
 
     async def redact_audit(self, target_ids: set[str], reference: str) -> int:
         change: dict[str, Any] = {"$set": {"target_id": reference, "before": None, "after": None}}

@@ -15,6 +15,7 @@ from services.core.access.model import ApiToken, AuditEntry, AuditQuery, Session
 from services.core.access.store import AccessStore, username_key
 from services.core.catalog.rules import as_utc, utc_ms
 from services.core.catalog.sqlite_base import SQLiteBase
+from services.core.cursors import NewestKey, UserKey, cut
 from services.core.domain import Page
 from services.core.errors import Conflict, NotFound
 
@@ -39,7 +40,9 @@ CREATE TABLE IF NOT EXISTS audit (
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS audit_by_target ON audit (target_id);
+CREATE INDEX IF NOT EXISTS audit_actor_newest ON audit (actor, at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS audit_action_newest ON audit (action, at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS audit_target_newest ON audit (target_id, at DESC, id DESC);
 """
 
 
@@ -82,9 +85,11 @@ class SQLiteAccessStore(SQLiteBase, AccessStore):
             row = await self._one(db, "SELECT doc FROM users WHERE username_key = ?", (username_key(username),))
         return None if row is None else _load(User, row)
 
-    async def list_users(self) -> list[User]:
+    async def list_users(self, limit: int | None = None, after: UserKey | None = None) -> list[User]:
+        where, params = ("WHERE (username_key, id) > (?, ?)", [after.name_key, after.id]) if after else ("", [])
         async with self._session() as db:
-            found = await self._all(db, "SELECT doc FROM users ORDER BY username_key, id")
+            found = await self._all(db, f"SELECT doc FROM users {where} ORDER BY username_key, id LIMIT ?",
+                                    (*params, -1 if limit is None else limit))
         return [_load(User, row) for row in found]
 
     async def save_user(self, user: User) -> User:
@@ -146,11 +151,9 @@ class SQLiteAccessStore(SQLiteBase, AccessStore):
             row = await self._one(db, "SELECT doc FROM api_tokens WHERE digest = ?", (digest,))
         return None if row is None else _load(ApiToken, row)
 
-    async def list_tokens(self, user_id: str | None = None) -> list[ApiToken]:
-        where, params = ("WHERE user_id = ?", (user_id,)) if user_id is not None else ("", ())
-        async with self._session() as db:
-            found = await self._all(db, f"SELECT doc FROM api_tokens {where} ORDER BY created_at DESC, id DESC",
-                                    params)
+    async def list_tokens(self, user_id: str | None = None, limit: int | None = None,
+                          after: NewestKey | None = None) -> list[ApiToken]:
+        found = await self._newest_first("doc", "api_tokens", {"user_id": user_id}, after, limit)
         return [_load(ApiToken, row) for row in found]
 
     async def mark_token_used(self, token_id: str, at: datetime) -> None:
@@ -211,13 +214,16 @@ class SQLiteAccessStore(SQLiteBase, AccessStore):
         if query.until is not None:
             clauses.append("at < ?")
             params.append(utc_ms(query.until))
+        if query.after is not None:
+            clauses.append("(at, id) < (?, ?)")
+            params += [utc_ms(query.after.at), query.after.id]
         where = " AND ".join(clauses)
         async with self._session() as db:
-            total = await self._one(db, f"SELECT COUNT(*) FROM audit WHERE {where}", tuple(params))
-            found = await self._all(db, f"SELECT doc FROM audit WHERE {where} ORDER BY at DESC, id DESC LIMIT ? "
-                                        "OFFSET ?", (*params, query.limit, query.offset))
-        return Page[AuditEntry](items=[_load(AuditEntry, row) for row in found], total=int(total[0]) if total else 0,
-                                offset=query.offset, limit=query.limit)
+            found = await self._all(db, f"SELECT doc FROM audit WHERE {where} ORDER BY at DESC, id DESC LIMIT ?",
+                                    (*params, query.limit + 1))
+        items, after = cut([_load(AuditEntry, row) for row in found], query.limit,
+                           lambda entry: NewestKey(at=entry.at, id=entry.id))
+        return Page[AuditEntry](items=items, next_cursor=after)
 
     async def redact_audit(self, target_ids: set[str], reference: str) -> int:
         if not target_ids:

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from datetime import datetime
 
 from services.core.access.model import ApiToken, AuditEntry, AuditQuery, Session, Throttle, User
+from services.core.cursors import NewestKey, UserKey
 from services.core.domain import Page
 
 
@@ -40,7 +41,8 @@ class AccessStore(ABC):
         """By username, compared as ``username_key``."""
 
     @abstractmethod
-    async def list_users(self) -> list[User]: ...
+    async def list_users(self, limit: int | None = None, after: UserKey | None = None) -> list[User]:
+        """Users by ``username_key``, then id: at most ``limit`` (None: all) after ``after`` (keyset pages)."""
 
     @abstractmethod
     async def save_user(self, user: User) -> User:
@@ -77,8 +79,10 @@ class AccessStore(ABC):
         """By the sha256 of its secret (expired tokens too: the caller decides)."""
 
     @abstractmethod
-    async def list_tokens(self, user_id: str | None = None) -> list[ApiToken]:
-        """A user's tokens, or everyone's when ``user_id`` is None."""
+    async def list_tokens(self, user_id: str | None = None, limit: int | None = None,
+                          after: NewestKey | None = None) -> list[ApiToken]:
+        """A user's tokens, or everyone's when ``user_id`` is None, newest first: at most ``limit`` (None: all)
+        after ``after`` (keyset pages)."""
 
     @abstractmethod
     async def mark_token_used(self, token_id: str, at: datetime) -> None: ...

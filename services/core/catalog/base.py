@@ -5,9 +5,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.core.catalog.rules import PersonPair
+from services.core.cursors import FaceKey, InvalidCursor, NewestKey, ReviewKey
 from services.core.domain import (
     Action,
     FaceLabelState,
@@ -19,6 +20,7 @@ from services.core.domain import (
     JobState,
     LabelVia,
     Page,
+    PeopleQuery,
     Person,
     PersonDetails,
     PersonSummary,
@@ -30,17 +32,40 @@ from services.core.domain import (
 class FaceQuery(BaseModel):
     """Filters for listing faces across images; every filter given must hold (AND)."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt filter is an error, not a filter quietly left out
+
     image_id: str | None = None
+    image_ids: list[str] | None = None  # faces of any of these images (a gallery page's photos, in one query)
     person_id: str | None = None
     unknown_only: bool = False  # person_id is None
     label_source: str | None = None  # "person" or "model"
     with_descriptor: bool = False
+    # False: faces come without their descriptors (None). A page shown to people needs none of them, and
+    # reading 128 numbers a face was most of a gallery page's cost. Never write such a face back.
+    load_descriptor: bool = True
     labelled_since: datetime | None = None
     # Faces a model labelled (or left unknown) whose answer would teach it most, most worth asking first.
     to_review: bool = False
     with_not_person: bool = False  # faces a person said are not someone (not_person_ids not empty)
-    offset: int = Field(0, ge=0)
+    # Keyset: the page starts after this face, in the list's order (a ReviewKey for to_review, else a FaceKey).
+    after: FaceKey | ReviewKey | None = None
     limit: int = Field(1000, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _key_fits_order(self) -> FaceQuery:
+        if self.after is not None and isinstance(self.after, ReviewKey) != self.to_review:
+            raise InvalidCursor("query 'cursor': a cursor from another list; start again without one")
+        return self
+
+    def face_key(self, face: FaceRecord) -> FaceKey | ReviewKey:
+        """Where ``face`` stands in this query's order."""
+        if self.to_review:
+            return ReviewKey(score=face.review.score if face.review else 0.0, id=face.id)
+        return FaceKey(image_id=face.image_id, left=face.box.left, id=face.id)
+
+    def after_face(self, face: FaceRecord) -> FaceQuery:
+        """The same query for the page after ``face``."""
+        return self.model_copy(update={"after": self.face_key(face)})
 
 
 class Catalog(ABC):
@@ -73,6 +98,11 @@ class Catalog(ABC):
     async def get_image(self, image_id: str) -> ImageRecord | None: ...
 
     @abstractmethod
+    async def images_by_sha256(self, digests: list[str]) -> list[ImageRecord]:
+        """The images whose bytes have one of these sha256 digests (lowercase hex), in no set order; one query
+        (a client resuming an import asks which of its files are here already)."""
+
+    @abstractmethod
     async def set_image_status(
         self, image_id: str, status: ImageStatus, error: str | None = None, *, count_attempt: bool = False
     ) -> None:
@@ -80,11 +110,23 @@ class Catalog(ABC):
         NotFound if absent."""
 
     @abstractmethod
-    async def list_images(self, query: ImageQuery) -> Page[ImageRecord]: ...
+    async def list_images(self, query: ImageQuery) -> Page[ImageRecord]:
+        """One page in image order after ``query.after``; ``next_cursor`` holds an ImageKey."""
+
+    @abstractmethod
+    async def image_counts(self) -> dict[ImageStatus, int]:
+        """How many images are in each status, without counting the library on each call."""
 
     @abstractmethod
     async def stalled_images(self, updated_before: datetime) -> list[ImageRecord]:
         """Images in queued/detecting/classifying whose updated_at is older than the given time, oldest first."""
+
+    @abstractmethod
+    async def add_many(self, images: list[ImageRecord], faces: list[FaceRecord]) -> None:
+        """Insert new images and their faces in bulk (filling a big library fast): afterwards every read answers
+        as if each image were added and then each of its faces, labels included. Each image's face_count comes from
+        ``faces``. For records known to be new: every id and sha256 must be unused, every face's image among
+        ``images`` and its person stored; unlike add_image and add_face, this is not checked."""
 
     @abstractmethod
     async def delete_image(self, image_id: str) -> bool:
@@ -110,7 +152,8 @@ class Catalog(ABC):
     async def get_face(self, face_id: str) -> FaceRecord | None: ...
 
     @abstractmethod
-    async def list_faces(self, query: FaceQuery) -> list[FaceRecord]: ...
+    async def list_faces(self, query: FaceQuery) -> list[FaceRecord]:
+        """Up to ``limit`` faces in face order (review order for ``to_review``) after ``query.after``."""
 
     @abstractmethod
     async def set_face_analysis(self, face_id: str, descriptor: list[float], chip_key: str,
@@ -160,13 +203,27 @@ class Catalog(ABC):
     async def get_person(self, person_id: str) -> Person | None: ...
 
     @abstractmethod
+    async def get_people(self, person_ids: list[str]) -> list[Person]:
+        """The people with these ids that exist, in one query (any order)."""
+
+    @abstractmethod
     async def find_person(self, name: str) -> Person | None:
         """Exact name, case-insensitive; plain text, never a pattern."""
 
     @abstractmethod
+    async def people_page(self, query: PeopleQuery) -> Page[PersonSummary]:
+        """People by name (a page after ``query.after``, or everyone) with face count, image count and a cover
+        face: the chosen cover while it is theirs, else the person-labelled face with the smallest id, else their
+        face with the smallest id, else None. Counts come from one indexed aggregate over the page's people."""
+
     async def list_people(self) -> list[PersonSummary]:
-        """Every person with face count, image count and a cover face: the person-labelled face with
-        the smallest id, else their face with the smallest id, else None."""
+        """Everyone with their counts, as ``people_page`` describes (reads every labelled face: for listing
+        the counts; ``all_people`` when only who exists matters)."""
+        return (await self.people_page(PeopleQuery())).items
+
+    @abstractmethod
+    async def all_people(self) -> list[Person]:
+        """Everyone by name, without counts: one read of the people, whatever the library's size."""
 
     @abstractmethod
     async def rename_person(self, person_id: str, name: str) -> Person:
@@ -218,8 +275,8 @@ class Catalog(ABC):
     async def get_action(self, action_id: str) -> Action | None: ...
 
     @abstractmethod
-    async def list_actions(self, actor: str | None, limit: int) -> list[Action]:
-        """The newest actions first, of one actor or of everyone (None)."""
+    async def list_actions(self, actor: str | None, limit: int, after: NewestKey | None = None) -> list[Action]:
+        """The newest actions first (after ``after``), of one actor or of everyone (None)."""
 
     @abstractmethod
     async def mark_action_undone(self, action_id: str) -> bool:

@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReplaceOne, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, DeleteOne, ReplaceOne, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from services.core.catalog import mongo_docs as docs
 from services.core.catalog.base import Catalog, FaceQuery
-from services.core.catalog.mongo_base import Doc, Indexes, MongoBase, guard_methods
+from services.core.catalog.indexes import RETIRED, mongo_specs
+from services.core.catalog.mongo_base import Doc, Indexes, MongoBase, all_of, guard_methods
 from services.core.catalog.rules import (
     UNFINISHED_STATUSES,
     PersonPair,
@@ -34,6 +36,7 @@ from services.core.catalog.rules import (
     provisional_key,
     within_dates,
 )
+from services.core.cursors import FaceKey, NewestKey, PersonKey, cut, image_key
 from services.core.domain import (
     Action,
     FaceLabelState,
@@ -46,6 +49,7 @@ from services.core.domain import (
     LabelSource,
     LabelVia,
     Page,
+    PeopleQuery,
     Person,
     PersonDetails,
     PersonSummary,
@@ -58,23 +62,7 @@ from services.core.errors import Conflict, NotFound
 
 _FORGET_LABEL = {"person_id": None, "label_source": None, "model_version": None, "confidence": None,
                  "labelled_at": None, "labelled_by": None, "label_via": None}  # fmt: skip
-_INDEXES: Indexes = {
-    "images": [
-        ([("sha256", ASCENDING)], {"unique": True, "name": "sha256_unique"}),
-        ([("uploaded_at", DESCENDING), ("_id", DESCENDING)], {"name": "newest_first"}),
-        ([("status", ASCENDING), ("updated_at", ASCENDING)], {"name": "by_status"}),
-        ([("person_ids", ASCENDING)], {"name": "by_person"}),
-    ],
-    "faces": [
-        ([("image_id", ASCENDING), ("box.left", ASCENDING), ("_id", ASCENDING)], {"name": "by_image"}),
-        ([("person_id", ASCENDING), ("image_id", ASCENDING)], {"name": "by_person"}),
-        ([("review.score", DESCENDING), ("_id", ASCENDING)], {"name": "to_review"}),
-    ],
-    "people": [([("name_key", ASCENDING)], {"unique": True, "name": "name_key_unique"})],
-    "actions": [([("actor", ASCENDING), ("created_at", DESCENDING)], {"name": "by_actor"}),
-                ([("created_at", DESCENDING), ("_id", DESCENDING)], {"name": "newest_first"})],
-}
-
+_INDEXES: Indexes = mongo_specs()
 
 def _is_duplicate_key(exc: OperationFailure) -> bool:
     # FerretDB 1.x on SQLite reports a unique-index clash in an update as an internal error
@@ -98,11 +86,20 @@ class MongoCatalog(MongoBase, Catalog):
         if self._name_keys_checked:
             return
         try:
+            await self._drop_retired_indexes()
             await self._migrate_name_keys()
         except BaseException:
             await self.close()  # connect again, and so migrate again, on the next use
             raise
         self._name_keys_checked = True
+
+    async def _drop_retired_indexes(self) -> None:
+        for collection, names in RETIRED.items():
+            existing = await (await self._col(collection)).index_information()
+            for name in names:
+                if name in existing:
+                    with contextlib.suppress(OperationFailure):  # another process dropped it first
+                        await (await self._col(collection)).drop_index(name)
 
     async def _migrate_name_keys(self) -> None:
         """Recompute every person's name key with today's rule; people whose names now share a key are both
@@ -133,9 +130,25 @@ class MongoCatalog(MongoBase, Catalog):
             raise Conflict(f"image id {image.id} is already used by different content") from None
         return docs.image_from(doc), True
 
+    async def add_many(self, images: list[ImageRecord], faces: list[FaceRecord]) -> None:
+        owners: dict[str, list[str | None]] = {image.id: [] for image in images}
+        for face in faces:
+            owners[face.image_id].append(face.person_id)
+        if images:
+            await (await self._col("images")).insert_many([{**docs.image_doc(i), **docs.face_fields(owners[i.id])}
+                                                           for i in images])
+        if faces:
+            await (await self._col("faces")).insert_many([docs.to_doc(face) for face in faces])
+
     async def get_image(self, image_id: str) -> ImageRecord | None:
         found = await (await self._col("images")).find_one({"_id": image_id})
         return None if found is None else docs.image_from(found)
+
+    async def images_by_sha256(self, digests: list[str]) -> list[ImageRecord]:
+        if not digests:
+            return []
+        found = (await self._col("images")).find({"sha256": {"$in": digests}})
+        return [docs.image_from(doc) async for doc in found]
 
     async def set_image_status(
         self, image_id: str, status: ImageStatus, error: str | None = None, *, count_attempt: bool = False
@@ -161,12 +174,22 @@ class MongoCatalog(MongoBase, Catalog):
             conditions.append({"uploaded_at": {"$gte": as_utc(query.uploaded_from)}})
         if query.uploaded_to is not None:
             conditions.append({"uploaded_at": {"$lte": as_utc(query.uploaded_to)}})
-        where: Doc = {"$and": conditions} if conditions else {}
-        total = await images.count_documents(where)
+        if query.after is not None:
+            at = as_utc(query.after.at)  # the first condition bounds the index range
+            conditions += [{"uploaded_at": {"$lte": at}},
+                           {"$or": [{"uploaded_at": {"$lt": at}}, {"_id": {"$lt": query.after.id}}]}]
+        where = all_of(conditions)
         cursor = images.find(where).sort([("uploaded_at", DESCENDING), ("_id", DESCENDING)])
-        found = await cursor.skip(query.offset).limit(query.limit).to_list(None)
-        items = [docs.image_from(doc) for doc in found]
-        return Page[ImageRecord](items=items, total=total, offset=query.offset, limit=query.limit)
+        found = await cursor.limit(query.limit + 1).to_list(None)  # one more: is there a next page?
+        items, after = cut([docs.image_from(doc) for doc in found], query.limit, image_key)
+        return Page[ImageRecord](items=items, next_cursor=after)
+
+    async def image_counts(self) -> dict[ImageStatus, int]:
+        # An indexed count per status (by_status): no counter documents, which without multi-document
+        # transactions would drift from the images whenever a writer stopped between the two writes.
+        images = await self._col("images")
+        counts = await asyncio.gather(*(images.count_documents({"status": status.value}) for status in ImageStatus))
+        return dict(zip(ImageStatus, counts, strict=True))
 
     async def stalled_images(self, updated_before: datetime) -> list[ImageRecord]:
         where = {"status": {"$in": list(UNFINISHED_STATUSES)}, "updated_at": {"$lt": as_utc(updated_before)}}
@@ -194,15 +217,9 @@ class MongoCatalog(MongoBase, Catalog):
         )
         if bumped is None:
             return
-        count, people, unknown = 0, set(), False
-        async for face in faces.find({"image_id": image_id}, projection={"person_id": 1}):
-            count += 1
-            if face.get("person_id") is None:
-                unknown = True
-            else:
-                people.add(face["person_id"])
-        derived = {"face_count": count, "person_ids": sorted(people), "has_unknown": unknown}
-        await images.update_one({"_id": image_id, "faces_rev": bumped["faces_rev"]}, {"$set": derived})
+        found = faces.find({"image_id": image_id}, projection={"person_id": 1})
+        owners = [face.get("person_id") async for face in found]
+        await images.update_one({"_id": image_id, "faces_rev": bumped["faces_rev"]}, {"$set": docs.face_fields(owners)})
 
     async def _require(self, collection: str, record_id: str | None, what: str) -> None:
         if record_id is None:
@@ -218,10 +235,11 @@ class MongoCatalog(MongoBase, Catalog):
         await self._require("images", image_id, "image")
         plan = plan_redetection(image_id, await self._faces_of(image_id), faces)
         collection = await self._col("faces")
-        if plan.delete_ids:
-            await collection.delete_many({"_id": {"$in": plan.delete_ids}})
-        if plan.insert:
-            await collection.bulk_write([ReplaceOne({"_id": f.id}, docs.to_doc(f), upsert=True) for f in plan.insert])
+        # One bulk write of single-id operations: FerretDB reads the whole collection for an `_id: {$in: ...}`.
+        writes: list[DeleteOne | ReplaceOne] = [DeleteOne({"_id": face_id}) for face_id in plan.delete_ids]
+        writes += [ReplaceOne({"_id": f.id}, docs.to_doc(f), upsert=True) for f in plan.insert]
+        if writes:
+            await collection.bulk_write(writes)
         await self._refresh_image(image_id)
         return await self._faces_of(image_id)
 
@@ -246,6 +264,11 @@ class MongoCatalog(MongoBase, Catalog):
         conditions: list[Doc] = []
         if query.image_id is not None:
             conditions.append({"image_id": query.image_id})
+        if query.image_ids is not None:
+            # One photo, the usual case of a photo just done: an equality. FerretDB reads the whole collection for
+            # any `$in`, and this runs for every photo processed.
+            ids = query.image_ids
+            conditions.append({"image_id": ids[0] if len(ids) == 1 else {"$in": ids}})
         if query.person_id is not None:
             conditions.append({"person_id": query.person_id})
         if query.unknown_only:
@@ -262,8 +285,18 @@ class MongoCatalog(MongoBase, Catalog):
         if query.to_review:
             conditions += [{"review": {"$ne": None}}, {"label_source": {"$ne": LabelSource.person.value}}]
             order = [("review.score", DESCENDING), ("_id", ASCENDING)]
-        where: Doc = {"$and": conditions} if conditions else {}
-        cursor = (await self._col("faces")).find(where).sort(order).skip(query.offset).limit(query.limit)
+        if isinstance(query.after, FaceKey):
+            key = query.after  # the first condition bounds the index range
+            conditions += [{"image_id": {"$gte": key.image_id}},
+                           {"$or": [{"image_id": {"$gt": key.image_id}}, {"box.left": {"$gt": key.left}},
+                                    {"box.left": key.left, "_id": {"$gt": key.id}}]}]
+        elif query.after is not None:
+            score = query.after.score
+            conditions += [{"review.score": {"$lte": score}},
+                           {"$or": [{"review.score": {"$lt": score}}, {"_id": {"$gt": query.after.id}}]}]
+        where = all_of(conditions)
+        projection = None if query.load_descriptor else {"descriptor": False}
+        cursor = (await self._col("faces")).find(where, projection).sort(order).limit(query.limit)
         return [docs.face_from(doc) for doc in await cursor.to_list(None)]
 
     async def set_face_analysis(self, face_id: str, descriptor: list[float], chip_key: str,
@@ -387,6 +420,14 @@ class MongoCatalog(MongoBase, Catalog):
         found = await (await self._col("people")).find_one({"_id": person_id})
         return None if found is None else docs.person_from(found)
 
+    async def all_people(self) -> list[Person]:
+        found = (await self._col("people")).find().sort([("name_key", ASCENDING), ("_id", ASCENDING)])
+        return [docs.person_from(doc) for doc in await found.to_list(None)]
+
+    async def get_people(self, person_ids: list[str]) -> list[Person]:
+        found = (await self._col("people")).find({"_id": {"$in": list(person_ids)}})
+        return [docs.person_from(doc) for doc in await found.to_list(None)]
+
     async def find_person(self, name: str) -> Person | None:
         found = await (await self._col("people")).find_one({"name_key": name_key(name)})
         return None if found is None else docs.person_from(found)
@@ -410,19 +451,33 @@ class MongoCatalog(MongoBase, Catalog):
                 return str(found["_id"])
         return None
 
-    async def list_people(self) -> list[PersonSummary]:
-        labelled: Doc = {"$match": {"person_id": {"$ne": None}}}
+    async def people_page(self, query: PeopleQuery) -> Page[PersonSummary]:
+        conditions: list[Doc] = []
+        if query.after is not None:
+            key = query.after
+            conditions += [{"name_key": {"$gte": key.name_key}},
+                           {"$or": [{"name_key": {"$gt": key.name_key}}, {"_id": {"$gt": key.id}}]}]
+        if not query.include_hidden:
+            conditions.append({"hidden": {"$ne": True}})
+        if query.ids is not None:
+            conditions.append({"_id": {"$in": query.ids}})
+        if query.name_contains:
+            conditions.append({"name_key": {"$regex": re.escape(query.name_contains)}})  # plain text, escaped
+        cursor = (await self._col("people")).find(all_of(conditions))
+        cursor = cursor.sort([("name_key", ASCENDING), ("_id", ASCENDING)])
+        found = await (cursor if query.limit is None else cursor.limit(query.limit + 1)).to_list(None)
+        people, after = cut(found, query.limit, lambda doc: PersonKey(name_key=doc["name_key"], id=doc["_id"]))
+        # Counts for the page's people only, through the person_faces index: the cost follows the page.
+        labelled: Doc = {"$match": {"person_id": {"$in": [doc["_id"] for doc in people]}}}
         face_counts = await self._per_person([labelled, {"$group": {"_id": "$person_id", "n": {"$sum": 1}}}])
         # Distinct images: group by (person, image) first, then count those pairs per person.
         pairs: Doc = {"$group": {"_id": {"p": "$person_id", "i": "$image_id"}}}
         image_counts = await self._per_person([labelled, pairs, {"$group": {"_id": "$_id.p", "n": {"$sum": 1}}}])
-        cursor = (await self._col("people")).find().sort([("name_key", ASCENDING), ("_id", ASCENDING)])
-        people = await cursor.to_list(None)
         covers = await asyncio.gather(
             *(self._cover_face(doc["_id"], doc.get("chosen_cover_id")) if doc["_id"] in face_counts else _none()
               for doc in people)
         )
-        return [
+        items = [
             PersonSummary(
                 **docs.person_from(doc).model_dump(),
                 face_count=face_counts.get(doc["_id"], 0),
@@ -431,6 +486,7 @@ class MongoCatalog(MongoBase, Catalog):
             )
             for doc, cover in zip(people, covers, strict=True)
         ]
+        return Page[PersonSummary](items=items, next_cursor=after)
 
     async def rename_person(self, person_id: str, name: str) -> Person:
         cleaned = clean_person_name(name)
@@ -557,8 +613,13 @@ class MongoCatalog(MongoBase, Catalog):
         found = await (await self._col("actions")).find_one({"_id": action_id})
         return None if found is None else docs.action_from(found)
 
-    async def list_actions(self, actor: str | None, limit: int) -> list[Action]:
-        where: Doc = {} if actor is None else {"actor": actor}
+    async def list_actions(self, actor: str | None, limit: int, after: NewestKey | None = None) -> list[Action]:
+        conditions: list[Doc] = [] if actor is None else [{"actor": actor}]
+        if after is not None:
+            at = as_utc(after.at)
+            conditions += [{"created_at": {"$lte": at}},
+                           {"$or": [{"created_at": {"$lt": at}}, {"_id": {"$lt": after.id}}]}]
+        where = all_of(conditions)
         cursor = (await self._col("actions")).find(where).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
         return [docs.action_from(doc) for doc in await cursor.limit(limit).to_list(None)]
 

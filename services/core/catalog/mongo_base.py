@@ -22,6 +22,22 @@ Indexes = dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]]
 DEFAULT_DATABASE = "facetag"
 
 
+def all_of(conditions: list[Doc]) -> Doc:
+    """One filter that holds where every condition does. Conditions on distinct fields become one document
+    rather than an ``$and`` list: MongoDB reads both alike, but FerretDB hands only a top-level equality down to
+    PostgreSQL and evaluates anything else itself, decoding every document of the collection."""
+    merged: Doc = {}
+    rest: list[Doc] = []
+    for condition in conditions:
+        if len(condition) == 1 and not next(iter(condition)).startswith("$") and not merged.keys() & condition.keys():
+            merged.update(condition)
+        else:
+            rest.append(condition)
+    if rest:
+        merged["$and"] = rest
+    return merged
+
+
 def _store_errors(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     """Turn a lost connection into StoreUnavailable, naming the server, so callers can retry."""
 

@@ -38,6 +38,12 @@ def image_doc(image: ImageRecord) -> dict[str, Any]:
     return {**to_doc(image), "person_ids": [], "has_unknown": False, "faces_rev": 0}
 
 
+def face_fields(person_ids: list[str | None]) -> dict[str, Any]:
+    """What an image document carries from its faces, given each face's person (None: unknown)."""
+    return {"face_count": len(person_ids), "person_ids": sorted({p for p in person_ids if p is not None}),
+            "has_unknown": None in person_ids}
+
+
 def job_doc(job: Job) -> dict[str, Any]:
     doc = to_doc(job)
     doc["params"], doc["result"] = json_safe(job.params), json_safe(job.result)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ import aiosqlite
 
 from services.core.catalog import sqlite_rows as rows
 from services.core.catalog.base import Catalog, FaceQuery
+from services.core.catalog.indexes import sqlite_statements
 from services.core.catalog.rules import (
     UNFINISHED_STATUSES,
     PersonPair,
@@ -26,6 +28,7 @@ from services.core.catalog.rules import (
     within_dates,
 )
 from services.core.catalog.sqlite_base import SQLiteBase
+from services.core.cursors import FaceKey, NewestKey, PersonKey, cut, image_key
 from services.core.domain import (
     Action,
     FaceLabelState,
@@ -38,6 +41,7 @@ from services.core.domain import (
     LabelSource,
     LabelVia,
     Page,
+    PeopleQuery,
     Person,
     PersonDetails,
     PersonSummary,
@@ -47,6 +51,8 @@ from services.core.domain import (
     utcnow,
 )
 from services.core.errors import Conflict, NotFound
+
+RARE_PERSON = 2000  # faces: a person in fewer is searched through their faces, else by walking the gallery
 
 
 class SQLiteCatalog(SQLiteBase, Catalog):
@@ -60,7 +66,33 @@ class SQLiteCatalog(SQLiteBase, Catalog):
                 if column not in present:
                     await db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         await self._migrate_name_keys(db)
+        for statement in sqlite_statements():
+            await db.execute(statement)
+        await self._start_counts(db)
         await db.execute(f"PRAGMA user_version = {rows.SCHEMA_VERSION}")
+
+    async def _start_counts(self, db: aiosqlite.Connection) -> None:
+        """Count images per status once (a file from before the counters), then let the triggers keep it."""
+        if await self._one(db, "SELECT 1 FROM image_counts LIMIT 1") is None:
+            await db.execute("INSERT INTO image_counts (status, n) SELECT status, COUNT(*) FROM images GROUP BY status")
+        await db.executemany("INSERT OR IGNORE INTO image_counts (status, n) VALUES (?, 0)",
+                             [(status.value,) for status in ImageStatus])
+        for trigger in rows.COUNT_TRIGGERS:
+            await db.execute(trigger)
+        await self._start_person_counts(db)
+
+    async def _start_person_counts(self, db: aiosqlite.Connection) -> None:
+        """Count faces and photos per person afresh when any of their triggers is missing (a file from before
+        them: its faces were written uncounted), then create the triggers, in the same transaction."""
+        names = tuple(rows.PERSON_COUNT_TRIGGERS)
+        found = await self._all(db, f"SELECT name FROM sqlite_master WHERE type = 'trigger' AND name IN "
+                                    f"({', '.join('?' for _ in names)})", names)
+        if len(found) == len(names):
+            return
+        for statement in rows.PERSON_COUNT_BACKFILL:
+            await db.execute(statement)
+        for trigger in rows.PERSON_COUNT_TRIGGERS.values():
+            await db.execute(trigger)
 
     # --- name keys (migration) ---
     async def _migrate_name_keys(self, db: aiosqlite.Connection) -> None:
@@ -89,10 +121,25 @@ class SQLiteCatalog(SQLiteBase, Catalog):
         assert stored is not None
         return rows.image_from_row(stored), True
 
+    async def add_many(self, images: list[ImageRecord], faces: list[FaceRecord]) -> None:
+        counts = Counter(face.image_id for face in faces)
+        async with self._session(write=True) as db:
+            counted = [image.model_copy(update={"face_count": counts[image.id]}) for image in images]
+            await db.executemany(rows.INSERT_IMAGE, [rows.image_values(image) for image in counted])
+            await db.executemany(rows.UPSERT_FACE, [rows.face_values(face) for face in faces])
+
     async def get_image(self, image_id: str) -> ImageRecord | None:
         async with self._session() as db:
             row = await self._one(db, f"{rows.SELECT_IMAGES} WHERE id = ?", (image_id,))
         return None if row is None else rows.image_from_row(row)
+
+    async def images_by_sha256(self, digests: list[str]) -> list[ImageRecord]:
+        if not digests:
+            return []
+        marks = ", ".join("?" * len(digests))
+        async with self._session() as db:
+            found = await self._all(db, f"{rows.SELECT_IMAGES} WHERE sha256 IN ({marks})", tuple(digests))
+        return [rows.image_from_row(row) for row in found]
 
     async def set_image_status(
         self, image_id: str, status: ImageStatus, error: str | None = None, *, count_attempt: bool = False
@@ -105,25 +152,48 @@ class SQLiteCatalog(SQLiteBase, Catalog):
                 raise NotFound(f"no image with id {image_id}")
 
     async def list_images(self, query: ImageQuery) -> Page[ImageRecord]:
-        where, params = self._image_filter(query)
-        select = f"{rows.SELECT_IMAGES} WHERE {where}"
-        order = " ORDER BY uploaded_at DESC, id DESC LIMIT ? OFFSET ?"
         async with self._session() as db:
-            total_row = await self._one(db, f"SELECT COUNT(*) FROM images WHERE {where}", params)
-            found = await self._all(db, select + order, (*params, query.limit, query.offset))
-        total = int(total_row[0]) if total_row is not None else 0
-        items = [rows.image_from_row(row) for row in found]
-        return Page[ImageRecord](items=items, total=total, offset=query.offset, limit=query.limit)
+            where, params = self._image_filter(query, await self._rare_person(db, query.person_ids))
+            if query.after is not None:
+                where += " AND (uploaded_at, id) < (?, ?)"
+                params = (*params, rows.to_ms(query.after.at), query.after.id)
+            sql = f"{rows.SELECT_IMAGES} WHERE {where} ORDER BY uploaded_at DESC, id DESC LIMIT ?"
+            found = await self._all(db, sql, (*params, query.limit + 1))  # one more: is there a next page?
+        items, after = cut([rows.image_from_row(row) for row in found], query.limit, image_key)
+        return Page[ImageRecord](items=items, next_cursor=after)
+
+    async def image_counts(self) -> dict[ImageStatus, int]:
+        async with self._session() as db:
+            found = await self._all(db, "SELECT status, n FROM image_counts")
+        counts = {status: 0 for status in ImageStatus}
+        counts.update({ImageStatus(row["status"]): int(row["n"]) for row in found})
+        return counts
+
+    async def _rare_person(self, db: aiosqlite.Connection, person_ids: list[str]) -> str | None:
+        """The searched person in fewest faces, if they are in at most RARE_PERSON (each count stops there).
+
+        A person in few photos is best read from their faces and sorted (walking the gallery newest first would
+        pass most of the library before finding a page of them); a person in many is best found by walking the
+        gallery newest first (a page of them comes soon). SQLite's planner cannot tell the two apart."""
+        counted = []
+        for person_id in dict.fromkeys(person_ids):
+            row = await self._one(db, "SELECT COUNT(*) FROM (SELECT 1 FROM faces WHERE person_id = ? LIMIT ?)",
+                                  (person_id, RARE_PERSON + 1))
+            counted.append((int(row[0]) if row else 0, person_id))
+        return min(counted)[1] if counted and min(counted)[0] <= RARE_PERSON else None
 
     @staticmethod
-    def _image_filter(query: ImageQuery) -> tuple[str, tuple[Any, ...]]:
+    def _image_filter(query: ImageQuery, rare_person: str | None) -> tuple[str, tuple[Any, ...]]:
         clauses: list[str] = ["1 = 1"]
         params: list[Any] = []
         if query.status is not None:
             clauses.append("status = ?")
             params.append(ImageStatus(query.status).value)
         for person_id in dict.fromkeys(query.person_ids):
-            clauses.append("EXISTS (SELECT 1 FROM faces f WHERE f.person_id = ? AND f.image_id = images.id)")
+            if person_id == rare_person:  # their photos, through their faces, then sorted
+                clauses.append("images.id IN (SELECT image_id FROM faces WHERE person_id = ?)")
+            else:
+                clauses.append("EXISTS (SELECT 1 FROM faces f WHERE f.person_id = ? AND f.image_id = images.id)")
             params.append(person_id)
         if query.has_unknown is not None:
             exists = "EXISTS (SELECT 1 FROM faces f WHERE f.person_id IS NULL AND f.image_id = images.id)"
@@ -207,6 +277,9 @@ class SQLiteCatalog(SQLiteBase, Catalog):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        if query.image_ids is not None:
+            clauses.append(f"image_id IN ({', '.join('?' for _ in query.image_ids) or 'NULL'})")
+            params.extend(query.image_ids)
         if query.label_source is not None:
             clauses.append("label_source = ?")
             params.append(query.label_source)
@@ -223,9 +296,16 @@ class SQLiteCatalog(SQLiteBase, Catalog):
         if query.to_review:
             clauses.append("review_score IS NOT NULL AND (label_source IS NULL OR label_source != 'person')")
             order = "review_score DESC, id"
-        sql = f"{rows.SELECT_FACES} WHERE {' AND '.join(clauses)} ORDER BY {order} LIMIT ? OFFSET ?"
+        if isinstance(query.after, FaceKey):
+            clauses.append("(image_id, box_left, id) > (?, ?, ?)")
+            params.extend((query.after.image_id, query.after.left, query.after.id))
+        elif query.after is not None:  # review order: score descending, then id ascending
+            clauses.append("review_score <= ? AND (review_score < ? OR id > ?)")  # the first bounds the index
+            params.extend((query.after.score, query.after.score, query.after.id))
+        select = rows.SELECT_FACES if query.load_descriptor else rows.SELECT_FACES_NO_DESCRIPTOR
+        sql = f"{select} WHERE {' AND '.join(clauses)} ORDER BY {order} LIMIT ?"
         async with self._session() as db:
-            found = await self._all(db, sql, (*params, query.limit, query.offset))
+            found = await self._all(db, sql, (*params, query.limit))
         return [rows.face_from_row(row) for row in found]
 
     async def set_face_analysis(self, face_id: str, descriptor: list[float], chip_key: str,
@@ -351,33 +431,68 @@ class SQLiteCatalog(SQLiteBase, Catalog):
             row = await self._one(db, f"{rows.SELECT_PEOPLE} WHERE id = ?", (person_id,))
         return None if row is None else rows.person_from_row(row)
 
+    async def all_people(self) -> list[Person]:
+        async with self._session() as db:
+            found = await self._all(db, f"{rows.SELECT_PEOPLE} ORDER BY name_key, id")
+        return [rows.person_from_row(row) for row in found]
+
+    async def get_people(self, person_ids: list[str]) -> list[Person]:
+        marks = ", ".join("?" for _ in person_ids) or "NULL"
+        async with self._session() as db:
+            found = await self._all(db, f"{rows.SELECT_PEOPLE} WHERE id IN ({marks})", tuple(person_ids))
+        return [rows.person_from_row(row) for row in found]
+
     async def find_person(self, name: str) -> Person | None:
         async with self._session() as db:
             row = await self._one(db, f"{rows.SELECT_PEOPLE} WHERE name_key = ?", (name_key(name),))
         return None if row is None else rows.person_from_row(row)
 
-    async def list_people(self) -> list[PersonSummary]:
-        # Cover: the chosen face while it is still theirs, else the smallest id among person-labelled faces, else
-        # the smallest id of any face.
-        sql = """
-            SELECT p.id, p.name, p.created_at, p.never_tag, p.chosen_cover_id, p.hidden, p.active_from, p.active_to,
-                   COUNT(f.id) AS faces, COUNT(DISTINCT f.image_id) AS images,
-                   COALESCE(MIN(CASE WHEN f.id = p.chosen_cover_id THEN f.id END),
-                            MIN(CASE WHEN f.label_source = 'person' THEN f.id END), MIN(f.id)) AS cover
-            FROM people p LEFT JOIN faces f ON f.person_id = p.id
-            GROUP BY p.id ORDER BY p.name_key, p.id
+    async def people_page(self, query: PeopleQuery) -> Page[PersonSummary]:
+        clauses, params = ["1 = 1"], []
+        if query.after is not None:
+            clauses.append("(name_key, id) > (?, ?)")
+            params += [query.after.name_key, query.after.id]
+        if not query.include_hidden:
+            clauses.append("hidden = 0")
+        if query.ids is not None:
+            clauses.append(f"id IN ({', '.join('?' for _ in query.ids) or 'NULL'})")
+            params += query.ids
+        if query.name_contains:
+            clauses.append("instr(name_key, ?) > 0")  # plain text: no LIKE wildcards to escape
+            params.append(query.name_contains)
+        limit = -1 if query.limit is None else query.limit + 1  # one more: is there a next page?
+        # The page's people, their counters (kept by triggers) and their cover by index lookups: the cost follows
+        # the page, not the library. Cover: the chosen face while it is still theirs, else the smallest id among
+        # person-labelled faces, else the smallest id of any face (the smaller of the first model-labelled and
+        # the first unlabelled one: the only other label sources).
+        def first(source: str) -> str:
+            return f"(SELECT id FROM faces WHERE person_id = p.id AND {source} ORDER BY id LIMIT 1)"
+
+        model, unlabelled = first(f"label_source = '{LabelSource.model.value}'"), first("label_source IS NULL")
+        sql = f"""
+            SELECT p.id, p.name, p.name_key, p.created_at, p.never_tag, p.chosen_cover_id, p.hidden, p.active_from,
+                   p.active_to, COALESCE(c.faces, 0) AS faces, COALESCE(c.images, 0) AS images,
+                   CASE WHEN c.faces > 0 THEN COALESCE(
+                       (SELECT id FROM faces WHERE id = p.chosen_cover_id AND person_id = p.id),
+                       {first(f"label_source = '{LabelSource.person.value}'")},
+                       (SELECT MIN(id) FROM faces WHERE id IN ({model}, {unlabelled}))) END AS cover
+            FROM (SELECT * FROM people WHERE {' AND '.join(clauses)} ORDER BY name_key, id LIMIT ?) p
+            LEFT JOIN person_counts c ON c.person_id = p.id
+            ORDER BY p.name_key, p.id
         """
         async with self._session() as db:
-            found = await self._all(db, sql)
-        return [
+            found = await self._all(db, sql, (*params, limit))
+        page, after = cut(found, query.limit, lambda row: PersonKey(name_key=row["name_key"], id=row["id"]))
+        items = [
             PersonSummary(
                 **rows.person_from_row(row).model_dump(),
                 face_count=row["faces"],
                 image_count=row["images"],
                 cover_face_id=row["cover"],
             )
-            for row in found
+            for row in page
         ]
+        return Page[PersonSummary](items=items, next_cursor=after)
 
     async def rename_person(self, person_id: str, name: str) -> Person:
         cleaned = clean_person_name(name)
@@ -500,11 +615,8 @@ class SQLiteCatalog(SQLiteBase, Catalog):
             row = await self._one(db, "SELECT body, undone_at FROM actions WHERE id = ?", (action_id,))
         return None if row is None else rows.action_from_row(row)
 
-    async def list_actions(self, actor: str | None, limit: int) -> list[Action]:
-        where, params = ("WHERE actor = ?", (actor,)) if actor is not None else ("", ())
-        sql = f"SELECT body, undone_at FROM actions {where} ORDER BY created_at DESC, id DESC LIMIT ?"
-        async with self._session() as db:
-            found = await self._all(db, sql, (*params, limit))
+    async def list_actions(self, actor: str | None, limit: int, after: NewestKey | None = None) -> list[Action]:
+        found = await self._newest_first("body, undone_at", "actions", {"actor": actor}, after, limit)
         return [rows.action_from_row(row) for row in found]
 
     async def mark_action_undone(self, action_id: str) -> bool:

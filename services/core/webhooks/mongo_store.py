@@ -12,6 +12,7 @@ from pymongo.errors import DuplicateKeyError
 from services.core.catalog.mongo_base import Doc, Indexes, MongoBase, guard_methods
 from services.core.catalog.mongo_docs import to_doc
 from services.core.catalog.rules import utc_ms
+from services.core.cursors import NewestKey, OldestKey
 from services.core.errors import NotFound
 from services.core.webhooks.model import Callback, Delivery, DeliveryState, Webhook
 from services.core.webhooks.store import WebhookStore
@@ -51,8 +52,14 @@ class MongoWebhookStore(MongoBase, WebhookStore):
         doc = await (await self._col("webhooks")).find_one({"_id": hook_id})
         return None if doc is None else _from(Webhook, doc)
 
-    async def list_hooks(self) -> list[Webhook]:
-        cursor = (await self._col("webhooks")).find({}).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+    async def list_hooks(self, limit: int | None = None, after: OldestKey | None = None) -> list[Webhook]:
+        where: Doc = {}
+        if after is not None:  # the first condition bounds the index range
+            where = {"$and": [{"created_at": {"$gte": after.at}},
+                              {"$or": [{"created_at": {"$gt": after.at}}, {"_id": {"$gt": after.id}}]}]}
+        cursor = (await self._col("webhooks")).find(where).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+        if limit is not None:
+            cursor = cursor.limit(limit)
         return [_from(Webhook, doc) for doc in await cursor.to_list(None)]
 
     async def set_hook_paused(self, hook_id: str, paused: bool) -> Webhook:
@@ -108,8 +115,12 @@ class MongoWebhookStore(MongoBase, WebhookStore):
         if result.matched_count == 0:
             raise NotFound(f"no delivery with id {delivery.id}")
 
-    async def list_deliveries(self, target: str, limit: int) -> list[Delivery]:
-        cursor = (await self._col("webhook_deliveries")).find({"target": target}).sort(
+    async def list_deliveries(self, target: str, limit: int, after: NewestKey | None = None) -> list[Delivery]:
+        where: Doc = {"target": target}
+        if after is not None:  # the first condition bounds the index range
+            where = {"$and": [where, {"created_at": {"$lte": after.at}},
+                              {"$or": [{"created_at": {"$lt": after.at}}, {"_id": {"$lt": after.id}}]}]}
+        cursor = (await self._col("webhook_deliveries")).find(where).sort(
             [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
         return [_from(Delivery, doc) for doc in await cursor.to_list(None)]
 

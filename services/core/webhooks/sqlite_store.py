@@ -8,6 +8,7 @@ from datetime import datetime
 
 from services.core.catalog.rules import utc_ms
 from services.core.catalog.sqlite_base import SQLiteBase
+from services.core.cursors import NewestKey, OldestKey
 from services.core.errors import NotFound
 from services.core.webhooks.model import Callback, Delivery, DeliveryState, Webhook
 from services.core.webhooks.store import WebhookStore
@@ -43,9 +44,11 @@ class SQLiteWebhookStore(SQLiteBase, WebhookStore):
             row = await self._one(db, "SELECT doc FROM webhooks WHERE id = ?", (hook_id,))
         return None if row is None else Webhook.model_validate_json(row["doc"])
 
-    async def list_hooks(self) -> list[Webhook]:
+    async def list_hooks(self, limit: int | None = None, after: OldestKey | None = None) -> list[Webhook]:
+        where, params = ("WHERE (created_at, id) > (?, ?)", [utc_ms(after.at), after.id]) if after else ("", [])
         async with self._session() as db:
-            rows = await self._all(db, "SELECT doc FROM webhooks ORDER BY created_at, id")
+            rows = await self._all(db, f"SELECT doc FROM webhooks {where} ORDER BY created_at, id LIMIT ?",
+                                   (*params, -1 if limit is None else limit))
         return [Webhook.model_validate_json(row["doc"]) for row in rows]
 
     async def set_hook_paused(self, hook_id: str, paused: bool) -> Webhook:
@@ -108,10 +111,8 @@ class SQLiteWebhookStore(SQLiteBase, WebhookStore):
             if cursor.rowcount == 0:
                 raise NotFound(f"no delivery with id {delivery.id}")
 
-    async def list_deliveries(self, target: str, limit: int) -> list[Delivery]:
-        async with self._session() as db:
-            rows = await self._all(db, "SELECT doc FROM webhook_deliveries WHERE target = ?"
-                                       " ORDER BY created_at DESC, id DESC LIMIT ?", (target, limit))
+    async def list_deliveries(self, target: str, limit: int, after: NewestKey | None = None) -> list[Delivery]:
+        rows = await self._newest_first("doc", "webhook_deliveries", {"target": target}, after, limit)
         return [Delivery.model_validate_json(row["doc"]) for row in rows]
 
     async def prune_deliveries(self, finished_before: datetime) -> int:

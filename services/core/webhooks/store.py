@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from datetime import datetime
 
+from services.core.cursors import NewestKey, OldestKey
 from services.core.webhooks.model import Callback, Delivery, Webhook
 
 
@@ -26,7 +27,8 @@ class WebhookStore(ABC):
     async def get_hook(self, hook_id: str) -> Webhook | None: ...
 
     @abstractmethod
-    async def list_hooks(self) -> list[Webhook]: ...
+    async def list_hooks(self, limit: int | None = None, after: OldestKey | None = None) -> list[Webhook]:
+        """Hooks oldest first: at most ``limit`` (None: all) after ``after`` (keyset pages)."""
 
     @abstractmethod
     async def set_hook_paused(self, hook_id: str, paused: bool) -> Webhook:
@@ -59,8 +61,8 @@ class WebhookStore(ABC):
         """Replace a delivery's record after an attempt. NotFound if absent."""
 
     @abstractmethod
-    async def list_deliveries(self, target: str, limit: int) -> list[Delivery]:
-        """The target's deliveries, newest first."""
+    async def list_deliveries(self, target: str, limit: int, after: NewestKey | None = None) -> list[Delivery]:
+        """The target's deliveries, newest first (after ``after``: keyset pages)."""
 
     @abstractmethod
     async def prune_deliveries(self, finished_before: datetime) -> int:

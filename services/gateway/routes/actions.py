@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from services.core.cursors import NewestKey, cut, decode
 from services.core.errors import NotAllowed, NotFound
 from services.gateway.deps import StoresDep
+from services.gateway.paging import Cursor, Paged
 from services.gateway.responses import errors
 from services.gateway.security.policy import Policy, allow, principal_of
 from services.gateway.undo import ActionOut, UndoResult, action_out, actor_of, undo
@@ -19,12 +21,18 @@ def _sees_everyone(request: Request) -> bool:
     return Policy.admin.allows(principal_of(request))
 
 
-@router.get("", response_model=list[ActionOut], dependencies=[allow(Policy.edit)],
+class ActionPage(Paged):
+    items: list[ActionOut]
+
+
+@router.get("", response_model=ActionPage, dependencies=[allow(Policy.edit)],
             summary="Your recent corrections that can be undone, newest first (an admin sees everyone's)")
-async def list_actions(request: Request, stores: StoresDep,
-                       limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[ActionOut]:
+async def list_actions(request: Request, stores: StoresDep, cursor: Cursor = None,
+                       limit: Annotated[int, Query(ge=1, le=200)] = 20) -> ActionPage:
     actor = None if _sees_everyone(request) else actor_of(request)
-    return [action_out(a) for a in await stores.catalog.list_actions(actor, limit)]
+    found = await stores.catalog.list_actions(actor, limit + 1, decode(NewestKey, cursor))
+    page, next_cursor = cut(found, limit, lambda action: NewestKey(at=action.created_at, id=action.id))
+    return ActionPage(items=[action_out(a) for a in page], next_cursor=next_cursor)
 
 
 @router.post("/{action_id}/undo", response_model=UndoResult, responses=errors(409), dependencies=[allow(Policy.edit)],

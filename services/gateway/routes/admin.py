@@ -30,6 +30,7 @@ from services.gateway.disposition import content_disposition
 from services.gateway.inputs import Instant, Integer, ModelVersion, StrictBody
 from services.gateway.job_start import start_job
 from services.gateway.live_events import publish
+from services.gateway.paging import Cursor, Paged, rank_page
 from services.gateway.responses import ZIP, errors
 from services.gateway.security.audit import audit
 from services.gateway.security.policy import Policy, allow
@@ -71,9 +72,9 @@ class ModelOut(reg.ModelManifest):
     model_url: str = ""
 
 
-class ModelList(BaseModel):
+class ModelList(Paged):
     current: reg.CurrentPointer | None
-    items: list[ModelOut] = Field(description="Every stored version, newest first.")
+    items: list[ModelOut] = Field(description="Stored versions, newest first: a page of them.")
     configured_network: str = Field(description="The descriptor network the settings ask for (FACETAG_DESCRIPTOR).")
     library_network: str = Field(description="The network the library runs on now: the current model's.")
     switch_needed: bool = Field(description="True when they differ: POST /v1/admin/switch-network moves the library.")
@@ -157,17 +158,41 @@ async def redetect_library(request: Request, response: Response, stores: StoresD
     return await _start_job(request, stores, celery, response, "redetect", REDETECT_LIBRARY, params)
 
 
+def _read_manifest(registry: reg.Registry, version: str) -> reg.ModelManifest | None:
+    try:
+        return registry.manifest(version)
+    except (reg.ModelCorrupt, NotFound) as exc:  # withdrawn meanwhile, or unreadable: listed as before, skipped
+        log.warning("skipping model %s: %s", version, exc)
+        return None
+
+
+def _models_page(registry: reg.Registry, cursor: str | None, limit: int
+                 ) -> tuple[reg.CurrentPointer | None, list[reg.ModelManifest], str | None, str | None]:
+    """The current pointer, a page of manifests newest first, the cursor after it, and the serving network.
+
+    The registry is a folder in the blob store with nothing to seek in, so the page is cut from the listing of
+    version names held in memory (a few bytes a version, however many retrains made); only the page's manifests
+    are read."""
+    current = registry.current()
+    shown, next_cursor = rank_page(registry.versions()[::-1], cursor, limit, str)
+    manifests = [m for version in shown if (m := _read_manifest(registry, version)) is not None]
+    serving = None
+    if current is not None:
+        found = next((m for m in manifests if m.version == current.version), None)
+        serving = found or _read_manifest(registry, current.version)
+    return current, manifests, next_cursor, None if serving is None else serving.descriptor
+
+
 @router.get("/models", response_model=ModelList, summary="Every model version and which one is current")
-async def list_models(stores: StoresDep, settings: SettingsDep) -> ModelList:
-    registry = reg.Registry(stores.blobs)
-    current = await asyncio.to_thread(registry.current)
-    manifests = await asyncio.to_thread(registry.manifests)
+async def list_models(stores: StoresDep, settings: SettingsDep, cursor: Cursor = None,
+                      limit: Annotated[int, Query(ge=1, le=200)] = 50) -> ModelList:
+    current, manifests, next_cursor, serving = await asyncio.to_thread(
+        _models_page, reg.Registry(stores.blobs), cursor, limit)
     items = [ModelOut(**m.model_dump(), current=current is not None and current.version == m.version,
                       model_url=f"/v1/admin/models/{m.version}")
-             for m in reversed(manifests)]
-    serving = next((m.descriptor for m in manifests if current is not None and m.version == current.version), None)
+             for m in manifests]
     wanted = configured(settings).label
-    return ModelList(current=current, items=items, configured_network=wanted,
+    return ModelList(current=current, items=items, next_cursor=next_cursor, configured_network=wanted,
                      library_network=serving or wanted, switch_needed=serving is not None and serving != wanted)
 
 
@@ -339,7 +364,7 @@ async def preview_model(version: VersionPath, stores: StoresDep, celery: CeleryD
         job = await stores.catalog.get_job(learning.preview_job_id(version, against))
         if job is None or job.state == JobState.queued:
             job = await _start_preview(stores, celery, learning.preview_job_id(version, against), version, against)
-    names = {p.id: p.name for p in await stores.catalog.list_people()}
+    names = {p.id: p.name for p in await stores.catalog.all_people()}
     return _preview_out(job, version, against, names, samples)
 
 

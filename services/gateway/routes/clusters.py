@@ -14,7 +14,8 @@ from services.core.errors import Conflict, NotFound
 from services.core.stores import Stores
 from services.gateway.clusters import Cluster, ClusterIndex, ClusterView
 from services.gateway.deps import SettingsDep, StoresDep
-from services.gateway.inputs import Offset, Omittable, StrictBody
+from services.gateway.inputs import Omittable, StrictBody
+from services.gateway.paging import Cursor, Paged, rank_page
 from services.gateway.people_schemas import PersonName
 from services.gateway.presenters import PeopleCache
 from services.gateway.responses import errors
@@ -51,7 +52,7 @@ class ClusterOut(BaseModel):
     faces_url: str
 
 
-class ClusterListOut(BaseModel):
+class ClusterListOut(Paged):
     items: list[ClusterOut]
     total: int = Field(description="Clusters in all.")
     clustered_faces: int = Field(description="Unnamed faces in some cluster.")
@@ -61,12 +62,10 @@ class ClusterListOut(BaseModel):
     computed_at: datetime | None
 
 
-class ClusterFacesOut(BaseModel):
+class ClusterFacesOut(Paged):
     id: str
     size: int
     items: list[ClusterFaceOut]
-    offset: int
-    limit: int
 
 
 class ClusterNameIn(StrictBody):
@@ -131,12 +130,13 @@ async def list_clusters(
     settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=500, description="Clusters to return.")] = 20,
     samples: Annotated[int, Query(ge=1, le=50, description="Sample faces per cluster.")] = 8,
-    offset: Offset = 0,
+    cursor: Cursor = None,
 ) -> ClusterListOut:
     view = await index_of(request, settings).view(stores)
     people = PeopleCache(stores.catalog)
     items = []
-    for cluster in view.clusters[offset:offset + limit]:
+    shown, next_cursor = rank_page(view.clusters, cursor, limit, lambda cluster: cluster.id)
+    for cluster in shown:
         suggestion = None
         found = view.suggestions.get(cluster.id)
         if found is not None and (ref := await people.ref(found.person_id)) is not None:
@@ -145,7 +145,7 @@ async def list_clusters(
                                 samples=faces_out(cluster.ordered()[:samples], view),
                                 suggestion=suggestion, faces_url=f"/v1/clusters/{cluster.id}/faces"))
     clustered = sum(len(c.members) for c in view.clusters)
-    return ClusterListOut(items=items, total=len(view.clusters), clustered_faces=clustered,
+    return ClusterListOut(items=items, next_cursor=next_cursor, total=len(view.clusters), clustered_faces=clustered,
                           unclustered_faces=view.unclustered, stale=view.stale, computed_at=view.made_at)
 
 
@@ -156,14 +156,14 @@ async def cluster_faces(
     request: Request,
     stores: StoresDep,
     settings: SettingsDep,
-    offset: Offset = 0,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ClusterFacesOut:
     view = await index_of(request, settings).view(stores)
     cluster = cluster_or_404(view, cluster_id)
     ordered = cluster.ordered()
-    return ClusterFacesOut(id=cluster.id, size=len(ordered), items=faces_out(ordered[offset:offset + limit], view),
-                           offset=offset, limit=limit)
+    shown, next_cursor = rank_page(ordered, cursor, limit, str)
+    return ClusterFacesOut(id=cluster.id, size=len(ordered), items=faces_out(shown, view), next_cursor=next_cursor)
 
 
 async def _current(stores: Stores, face_ids: list[str]) -> list[FaceRecord]:

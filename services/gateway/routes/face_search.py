@@ -12,6 +12,7 @@ from services.core.faces.model_files import ModelFileError
 from services.core.verification import Calibration
 from services.gateway.deps import SettingsDep, StoresDep
 from services.gateway.errors import ApiError
+from services.gateway.face_index_live import LiveFaceIndex
 from services.gateway.face_matching import CalibrationCache, Nearest, rank_library
 from services.gateway.face_probe import FaceIndexOutOfRange, FaceProbe, NoFace, Probe
 from services.gateway.face_search_schemas import (
@@ -102,10 +103,12 @@ async def search_face(
 ) -> FaceSearchOut:
     probe = await _look(request, await read_limited(file, settings.max_upload_bytes), face)
     calibrations = await _calibrations(request).get(stores.catalog, probe.network)
-    people = {p.id: p for p in await stores.catalog.list_people()}
+    people = {p.id: p for p in await stores.catalog.all_people()}  # names only: no counts
     hidden = {pid for pid, p in people.items() if p.never_tag}
-    ranking = await rank_library(stores.catalog, probe.descriptor, probe.network, calibrations.pair.threshold,
-                                 hidden)
+    index: LiveFaceIndex = request.app.state.face_index
+    threshold = calibrations.pair.threshold
+    ranking = await index.rank(probe.descriptor, probe.network, threshold, hidden, limit) or \
+        await rank_library(stores.catalog, probe.descriptor, probe.network, threshold, hidden)  # index not built yet
 
     found_people = []
     for pid, near in sorted(ranking.people.items(), key=lambda item: (item[1].distance, item[0])):

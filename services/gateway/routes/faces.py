@@ -101,6 +101,7 @@ async def delete_face(face_id: str, stores: StoresDep, request: Request) -> Resp
     face = await face_or_404(stores.catalog, face_id)
     if not await stores.catalog.delete_face(face.id):
         raise NotFound(f"No face with id {face_id!r}.")
+    await request.app.state.face_index.forget(face.image_id)
     await audit(request, "face.delete", "face", face.id,
                 before={"image_id": face.image_id, "person_id": face.person_id})
     if face.chip_key:

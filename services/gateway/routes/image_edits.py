@@ -67,5 +67,6 @@ async def delete_image(image_id: str, stores: StoresDep, request: Request) -> Re
     # Blobs first: if this fails half-way the record is still there and deleting again finishes the job.
     await asyncio.to_thread(stores.blobs.delete_prefix, blob_layout.image_prefix(image.id))
     await stores.catalog.delete_image(image.id)
+    await request.app.state.face_index.forget(image.id)
     await audit(request, "image.delete", "image", image.id, before={"filename": image.filename})
     return Response(status_code=204)

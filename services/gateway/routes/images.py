@@ -9,19 +9,21 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 
 from services.core import blob_layout
+from services.core.cursors import ImageKey, decode
 from services.core.domain import ImageQuery, ImageRecord, ImageStatus, new_id
-from services.core.errors import NotFound
 from services.core.events import Event, EventKind
 from services.core.faces.decode import inspect_image
 from services.core.queue import DETECT_IMAGE
 from services.gateway.deps import OutboxDep, SettingsDep, StoresDep
 from services.gateway.errors import ApiError
-from services.gateway.inputs import Instant, Offset, QueryFlag
+from services.gateway.inputs import Instant, QueryFlag
 from services.gateway.live_events import publish
 from services.gateway.live_outputs.targets import MAX_URL_LENGTH, URL_PATTERN
 from services.gateway.live_outputs.upload_callbacks import checked_callback
 from services.gateway.live_outputs.upload_callbacks import remember as remember_callback
-from services.gateway.presenters import PeopleCache, image_out
+from services.gateway.paging import Cursor
+from services.gateway.photo_wait import FINISHED, MAX_WAIT_SECONDS, image_when_finished, stored_image
+from services.gateway.presenters import image_out, image_outs
 from services.gateway.responses import error, errors
 from services.gateway.schemas import ImageOut, ImagePage
 from services.gateway.security.audit import audit
@@ -29,7 +31,6 @@ from services.gateway.security.policy import Policy, allow
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
 
-FINISHED = (ImageStatus.done, ImageStatus.failed)
 CALLBACK_HELP = ("Where to POST this photo's photo.done (or photo.failed) event, signed with the sha256 of your API "
                  "token (see the README's Webhooks section); http(s) to a public address. Not sent for a photo that "
                  "was finished already: the answer holds its result.")
@@ -102,7 +103,9 @@ async def upload_image(
     return await image_out(stored, stores.catalog)
 
 
-@router.get("", response_model=ImagePage, summary="List photos, newest first",
+@router.get("", response_model=ImagePage, summary="List photos, newest first, a page at a time",
+            description="Follow next_cursor for the next page; photos uploaded during a walk come before it and "
+                        "never shift it, so each photo is seen once.",
             dependencies=[allow(Policy.read)])
 async def list_images(
     stores: StoresDep,
@@ -112,31 +115,37 @@ async def list_images(
                                                           "unknown faces.")] = None,
     uploaded_from: Annotated[Instant | None, Query(description="Uploaded at or after this time.")] = None,
     uploaded_to: Annotated[Instant | None, Query(description="Uploaded at or before this time.")] = None,
-    offset: Offset = 0,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ImagePage:
+    after = decode(ImageKey, cursor)
     person_ids = []
     for name in person:
         found = await stores.catalog.find_person(name.strip())
         if found is None:  # nobody by that name: no photo can show them
-            return ImagePage(items=[], total=0, offset=offset, limit=limit)
+            return ImagePage(items=[], next_cursor=None)
         person_ids.append(found.id)
     query = ImageQuery(status=status, person_ids=person_ids, has_unknown=has_unknown,
-                       uploaded_from=uploaded_from, uploaded_to=uploaded_to, offset=offset, limit=limit)
+                       uploaded_from=uploaded_from, uploaded_to=uploaded_to, after=after, limit=limit)
     page = await stores.catalog.list_images(query)
-    people = PeopleCache(stores.catalog)
-    items = [await image_out(image, stores.catalog, people) for image in page.items]
-    return ImagePage(items=items, total=page.total, offset=page.offset, limit=page.limit)
+    return ImagePage(items=await image_outs(page.items, stores.catalog), next_cursor=page.next_cursor)
 
 
 async def get_image_or_404(stores: StoresDep, image_id: str) -> ImageRecord:
-    image = await stores.catalog.get_image(image_id)
-    if image is None:
-        raise NotFound(f"No image with id {image_id!r}.")
-    return image
+    return await stored_image(stores.catalog, image_id)
 
 
 @router.get("/{image_id}", response_model=ImageOut, summary="A photo, its status and faces",
             dependencies=[allow(Policy.results)])
-async def get_image(image_id: str, stores: StoresDep) -> ImageOut:
-    return await image_out(await get_image_or_404(stores, image_id), stores.catalog)
+async def get_image(
+    request: Request, image_id: str, stores: StoresDep,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS, description=(
+        "Seconds to wait for the photo to be done or failed before answering (0: answer at once). The answer comes "
+        "as soon as it finishes: one request instead of polling. Still unfinished when the time is up: the photo "
+        "as it is then; ask again."))] = 0,
+) -> ImageOut:
+    if wait > 0:
+        image = await image_when_finished(request.app.state.event_hub, stores.catalog, image_id, wait)
+    else:
+        image = await get_image_or_404(stores, image_id)
+    return await image_out(image, stores.catalog)

@@ -19,7 +19,6 @@ from prometheus_fastapi_instrumentator.metrics import Info
 
 from services.core import metrics
 from services.core.catalog import Catalog
-from services.core.domain import ImageQuery, ImageStatus
 from services.core.queue import CLASSIFY_QUEUE, DETECT_QUEUE, TRAIN_QUEUE, waiting_tasks
 from services.core.registry import read_beats
 from services.core.stores import Stores
@@ -52,8 +51,7 @@ def _queue_depths(celery: Celery) -> dict[str, int]:
 
 
 async def _images(catalog: Catalog) -> dict[str, int]:
-    pages = await asyncio.gather(*(catalog.list_images(ImageQuery(status=s, limit=1)) for s in ImageStatus))
-    return {status.value: page.total for status, page in zip(ImageStatus, pages, strict=True)}
+    return {status.value: count for status, count in (await catalog.image_counts()).items()}
 
 
 def _classifiers(stores: Stores) -> list[metrics.ClassifierModel]:

@@ -15,17 +15,19 @@ from services.core import erasure, person_export
 from services.core.catalog import Catalog, FaceQuery
 from services.core.catalog.paging import iter_faces
 from services.core.catalog.rules import name_key
-from services.core.domain import FaceRecord, LabelVia, Person, PersonDetails, PersonSummary
+from services.core.cursors import FaceKey, PersonKey, cut, decode
+from services.core.domain import FaceRecord, LabelVia, PeopleQuery, Person, PersonDetails, PersonSummary
 from services.core.erasure import ErasureReport
 from services.core.errors import Conflict, NotFound
 from services.core.queue import TRAIN_MODEL
 from services.gateway.correction_schemas import SplitIn, SplitOut
 from services.gateway.deps import CeleryDep, SettingsDep, StoresDep
 from services.gateway.disposition import content_disposition
-from services.gateway.inputs import Offset, QueryFlag
+from services.gateway.inputs import QueryFlag
 from services.gateway.job_start import start_job
 from services.gateway.live_events import person_changed
-from services.gateway.people_schemas import FacePage, PersonChangeIn, PersonIn, PersonMergeIn, PersonOut
+from services.gateway.paging import Cursor
+from services.gateway.people_schemas import FacePage, PeoplePage, PersonChangeIn, PersonIn, PersonMergeIn, PersonOut
 from services.gateway.presenters import PeopleCache, face_out
 from services.gateway.responses import ZIP, errors
 from services.gateway.security.audit import audit
@@ -48,9 +50,8 @@ def person_out(person: PersonSummary, action: ActionOut | None = None) -> Person
 
 
 async def summary_of(catalog: Catalog, person_id: str) -> PersonSummary:
-    for person in await catalog.list_people():
-        if person.id == person_id:
-            return person
+    for person in (await catalog.people_page(PeopleQuery(ids=[person_id]))).items:
+        return person
     raise NotFound(f"No person with id {person_id!r}.")
 
 
@@ -89,19 +90,20 @@ async def resolve_person(catalog: Catalog, person_id: str | None, name: str | No
     return None
 
 
-@router.get("", response_model=list[PersonOut], dependencies=READ,
-            summary="Everyone, by name, with face and photo counts")
+@router.get("", response_model=PeoplePage, dependencies=READ,
+            summary="People by name, with face and photo counts, a page at a time")
 async def list_people(
     stores: StoresDep,
     q: Annotated[str | None, Query(max_length=100, description="Only names containing this text, "
                                                                "case-insensitively (plain text).")] = None,
     hidden: Annotated[QueryFlag, Query(description="true: also people who are hidden.")] = False,
-) -> list[PersonOut]:
-    people = [p for p in await stores.catalog.list_people() if hidden or not p.hidden]
-    if q and q.strip():
-        needle = name_key(q)
-        people = [p for p in people if needle in name_key(p.name)]
-    return [person_out(p) for p in people]
+    cursor: Cursor = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> PeoplePage:
+    needle = name_key(q) if q and q.strip() else None
+    page = await stores.catalog.people_page(PeopleQuery(after=decode(PersonKey, cursor), limit=limit,
+                                                        include_hidden=hidden, name_contains=needle))
+    return PeoplePage(items=[person_out(p) for p in page.items], next_cursor=page.next_cursor)
 
 
 @router.post("", status_code=201, response_model=PersonOut, responses=errors(409), dependencies=EDIT,
@@ -225,13 +227,15 @@ async def split_person(person_id: str, body: SplitIn, stores: StoresDep, request
 async def person_faces(
     person_id: str,
     stores: StoresDep,
-    offset: Offset = 0,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> FacePage:
     await person_or_404(stores.catalog, person_id)
-    faces = await stores.catalog.list_faces(FaceQuery(person_id=person_id, offset=offset, limit=limit))
+    query = FaceQuery(person_id=person_id, after=decode(FaceKey, cursor), limit=limit + 1, load_descriptor=False)
+    faces, next_cursor = cut(await stores.catalog.list_faces(query), limit, query.face_key)
     people = PeopleCache(stores.catalog)
-    return FacePage(items=[await face_out(f, people) for f in faces], offset=offset, limit=limit)
+    await people.load({pid for f in faces for pid in (f.person_id, *f.not_person_ids) if pid})
+    return FacePage(items=[await face_out(f, people) for f in faces], next_cursor=next_cursor)
 
 
 @router.get("/{person_id}/export", response_class=FileResponse, responses={200: ZIP}, dependencies=ADMIN,

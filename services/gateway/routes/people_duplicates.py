@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from services.core.catalog import Catalog
-from services.core.domain import PersonSummary
+from services.core.domain import PeopleQuery, PersonSummary
 from services.core.duplicates import Candidate, Centres, face_centres, find_duplicates
 from services.gateway.deps import StoresDep
 from services.gateway.fixed_paths import refuse_other_methods
@@ -62,10 +62,13 @@ async def list_duplicates(
     stores: StoresDep,
     limit: Annotated[int, Query(ge=1, le=500, description="At most this many pairs.")] = 50,
 ) -> list[DuplicateOut]:
-    people = {person.id: person for person in await stores.catalog.list_people()}
-    pairs = find_duplicates([(p.id, p.name) for p in people.values()], await stores.catalog.not_same_pairs(),
-                            await _centres(request, stores.catalog))
-    return [_out(candidate, people) for candidate in pairs[:limit]]
+    everyone = await stores.catalog.all_people()
+    pairs = find_duplicates([(p.id, p.name) for p in everyone], await stores.catalog.not_same_pairs(),
+                            await _centres(request, stores.catalog))[:limit]
+    # Counts only for the people offered (one indexed aggregate), not for everyone.
+    shown = sorted({person_id for candidate in pairs for person_id in candidate.pair})
+    people = {p.id: p for p in (await stores.catalog.people_page(PeopleQuery(ids=shown))).items} if shown else {}
+    return [_out(candidate, people) for candidate in pairs if all(p in people for p in candidate.pair)]  # none gone
 
 
 async def _centres(request: Request, catalog: Catalog) -> Centres:

@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from services.core.catalog import FaceQuery
+from services.core.cursors import ReviewKey, cut, decode
 from services.core.domain import LabelVia
 from services.core.errors import Conflict
 from services.core.queue import CLASSIFY_IMAGE
 from services.gateway.deps import OutboxDep, StoresDep
-from services.gateway.inputs import Offset
+from services.gateway.paging import Cursor
 from services.gateway.presenters import PeopleCache, face_out
 from services.gateway.responses import errors
 from services.gateway.review_schemas import Answer, ReviewAnswerIn, ReviewAnswerOut, ReviewItem, ReviewPage
@@ -28,10 +29,13 @@ router = APIRouter(prefix="/v1/review", tags=["review"])
             description="Faces near the line between a name and unknown, between two people, or guessed as "
                         "someone the model knows from few faces; each with the guess, its confidence and why "
                         "it is asked. Answering (or naming the face anywhere) takes it out of the queue.")
-async def review_queue(stores: StoresDep, offset: Offset = 0,
+async def review_queue(stores: StoresDep, cursor: Cursor = None,
                        limit: Annotated[int, Query(ge=1, le=100)] = 20) -> ReviewPage:
     people = PeopleCache(stores.catalog)
-    faces = await stores.catalog.list_faces(FaceQuery(to_review=True, offset=offset, limit=limit))
+    query = FaceQuery(to_review=True, after=decode(ReviewKey, cursor), limit=limit + 1, load_descriptor=False)
+    faces, next_cursor = cut(await stores.catalog.list_faces(query), limit, query.face_key)
+    await people.load({pid for f in faces for pid in (f.person_id, f.review and f.review.nearest_id,
+                                                      f.review and f.review.runner_up_id, *f.not_person_ids) if pid})
     items = []
     for face in faces:
         if face.review is None:
@@ -41,7 +45,7 @@ async def review_queue(stores: StoresDep, offset: Offset = 0,
             nearest=await people.ref(face.person_id or face.review.nearest_id), confidence=face.confidence,
             score=face.review.score, reason=face.review.reason, runner_up=await people.ref(face.review.runner_up_id),
             photo_url=f"/photo.html?id={face.image_id}", thumbnail_url=f"/v1/images/{face.image_id}/thumbnail"))
-    return ReviewPage(items=items, offset=offset, limit=limit)
+    return ReviewPage(items=items, next_cursor=next_cursor)
 
 
 @router.post("/{face_id}", response_model=ReviewAnswerOut, responses=errors(409), dependencies=[allow(Policy.edit)],

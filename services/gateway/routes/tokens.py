@@ -7,11 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from services.core.access.model import Scope
+from services.core.cursors import NewestKey, cut, decode
 from services.core.errors import NotFound
 from services.gateway.access_schemas import NewTokenOut, TokenIn, TokenOut
 from services.gateway.deps import StoresDep
 from services.gateway.errors import ApiError
 from services.gateway.inputs import QueryFlag
+from services.gateway.paging import Cursor, Paged
 from services.gateway.responses import errors
 from services.gateway.routes.auth import AccountsDep, signed_in
 from services.gateway.security.audit import audit
@@ -20,15 +22,28 @@ from services.gateway.security.policy import Policy, allow
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"], dependencies=[allow(Policy.signed_in)])
 
 
-@router.get("", response_model=list[TokenOut], summary="Your tokens (admins: everyone's)")
+class TokenPage(Paged):
+    items: list[TokenOut]
+
+
+@router.get("", response_model=TokenPage, summary="Your tokens, newest first (admins: everyone's)")
 async def list_tokens(request: Request, stores: StoresDep,
                       everyone: Annotated[QueryFlag, Query(alias="all", description="Admins: every user's tokens.")]
-                      = False) -> list[TokenOut]:
+                      = False, cursor: Cursor = None,
+                      limit: Annotated[int, Query(ge=1, le=200)] = 100) -> TokenPage:
     principal = signed_in(request)
     show_all = (everyone or principal.user_id is None) and Scope.admin in principal.scopes
-    names = {user.id: user.username for user in await stores.access.list_users()}
-    tokens = await stores.access.list_tokens(None if show_all else principal.user_id)
-    return [TokenOut.of(token, names.get(token.user_id, "?")) for token in tokens]
+    found = await stores.access.list_tokens(None if show_all else principal.user_id, limit + 1,
+                                            decode(NewestKey, cursor))
+    page, next_cursor = cut(found, limit, lambda token: NewestKey(at=token.created_at, id=token.id))
+    # Only the page's owners are read: a page costs the same however many accounts there are.
+    names: dict[str, str] = {}
+    for user_id in {token.user_id for token in page}:
+        user = await stores.access.get_user(user_id)
+        if user is not None:
+            names[user_id] = user.username
+    return TokenPage(items=[TokenOut.of(token, names.get(token.user_id, "?")) for token in page],
+                     next_cursor=next_cursor)
 
 
 @router.post("", status_code=201, response_model=NewTokenOut, responses=errors(404),

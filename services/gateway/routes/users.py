@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
 
+from fastapi import APIRouter, Query, Request, Response
+
+from services.core.access.store import username_key
+from services.core.cursors import UserKey, cut, decode
 from services.gateway.access_schemas import UserChangeIn, UserIn, UserOut
 from services.gateway.deps import StoresDep
+from services.gateway.paging import Cursor, Paged
 from services.gateway.responses import errors
 from services.gateway.routes.auth import AccountsDep
 from services.gateway.security.audit import audit
@@ -14,9 +19,16 @@ from services.gateway.security.policy import Policy, allow
 router = APIRouter(prefix="/v1/admin/users", tags=["users"], dependencies=[allow(Policy.admin)])
 
 
-@router.get("", response_model=list[UserOut], summary="Every account, by username")
-async def list_users(stores: StoresDep) -> list[UserOut]:
-    return [UserOut.of(user) for user in await stores.access.list_users()]
+class UserPage(Paged):
+    items: list[UserOut]
+
+
+@router.get("", response_model=UserPage, summary="Every account, by username")
+async def list_users(stores: StoresDep, cursor: Cursor = None,
+                     limit: Annotated[int, Query(ge=1, le=200)] = 100) -> UserPage:
+    found = await stores.access.list_users(limit + 1, decode(UserKey, cursor))
+    page, next_cursor = cut(found, limit, lambda user: UserKey(name_key=username_key(user.username), id=user.id))
+    return UserPage(items=[UserOut.of(user) for user in page], next_cursor=next_cursor)
 
 
 @router.post("", status_code=201, response_model=UserOut, responses=errors(409), summary="Add an account")

@@ -8,12 +8,22 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.core.access.secrets import new_secret
+from services.core.cursors import NewestKey, OldestKey, cut, decode
 from services.core.errors import NotFound
 from services.core.webhooks import WebhookStore
 from services.core.webhooks.model import Webhook
+from services.gateway.paging import Cursor
 from services.gateway.security.audit import audit
 from services.gateway.security.policy import Policy, allow, principal_of
-from services.gateway.webhook_schemas import DeliveryOut, NewWebhookOut, WebhookIn, WebhookOut, WebhookPatch
+from services.gateway.webhook_schemas import (
+    DeliveryOut,
+    DeliveryPage,
+    NewWebhookOut,
+    WebhookIn,
+    WebhookOut,
+    WebhookPage,
+    WebhookPatch,
+)
 
 router = APIRouter(prefix="/v1/admin/webhooks", tags=["webhooks"], dependencies=[allow(Policy.admin)])
 
@@ -44,9 +54,12 @@ async def create_webhook(body: WebhookIn, request: Request, store: StoreDep) -> 
     return NewWebhookOut(**WebhookOut.of(hook).model_dump(), secret=hook.secret)
 
 
-@router.get("", response_model=list[WebhookOut], summary="Every webhook, oldest first (no secrets)")
-async def list_webhooks(store: StoreDep) -> list[WebhookOut]:
-    return [WebhookOut.of(hook) for hook in await store.list_hooks()]
+@router.get("", response_model=WebhookPage, summary="Every webhook, oldest first (no secrets)")
+async def list_webhooks(store: StoreDep, cursor: Cursor = None,
+                        limit: Annotated[int, Query(ge=1, le=200)] = 100) -> WebhookPage:
+    found = await store.list_hooks(limit + 1, decode(OldestKey, cursor))
+    page, next_cursor = cut(found, limit, lambda hook: OldestKey(at=hook.created_at, id=hook.id))
+    return WebhookPage(items=[WebhookOut.of(hook) for hook in page], next_cursor=next_cursor)
 
 
 @router.patch("/{hook_id}", response_model=WebhookOut, summary="Pause or resume a webhook")
@@ -66,9 +79,11 @@ async def delete_webhook(hook_id: str, request: Request, store: StoreDep) -> Res
     return Response(status_code=204)
 
 
-@router.get("/{hook_id}/deliveries", response_model=list[DeliveryOut],
+@router.get("/{hook_id}/deliveries", response_model=DeliveryPage,
             summary="A webhook's deliveries, newest first: attempts, last status or error, next attempt")
-async def list_deliveries(hook_id: str, store: StoreDep,
-                          limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[DeliveryOut]:
+async def list_deliveries(hook_id: str, store: StoreDep, cursor: Cursor = None,
+                          limit: Annotated[int, Query(ge=1, le=500)] = 50) -> DeliveryPage:
     await _hook_or_404(store, hook_id)
-    return [DeliveryOut.of(delivery) for delivery in await store.list_deliveries(hook_id, limit)]
+    found = await store.list_deliveries(hook_id, limit + 1, decode(NewestKey, cursor))
+    page, next_cursor = cut(found, limit, lambda delivery: NewestKey(at=delivery.created_at, id=delivery.id))
+    return DeliveryPage(items=[DeliveryOut.of(delivery) for delivery in page], next_cursor=next_cursor)

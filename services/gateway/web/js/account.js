@@ -1,7 +1,7 @@
 // Account: who is signed in, changing the password, API tokens for programs (made, shown once, revoked),
 // and signing out of every browser at once.
 import {
-  ROLE_TEXT, api, ask, clear, formatDate, h, hasRole, icon, mountHeader, roleOf, showError, toast,
+  ROLE_TEXT, allPages, api, ask, clear, formatDate, h, hasRole, icon, mountHeader, roleOf, showError, toast,
 } from "./common.js";
 
 // Token scopes, and the least role that may hand each out.
@@ -113,7 +113,7 @@ function sessionsPanel() {
 
 async function loadTokens() {
   try {
-    tokens = await api("/v1/tokens", { params: { all: everyone ? "true" : undefined } });
+    tokens = await allPages("/v1/tokens", { all: everyone ? "true" : undefined, limit: 200 });
   } catch (err) {
     showError(err);
   }

@@ -1,7 +1,7 @@
 // Audit log (admins only): who did what to which thing and when, newest first; filter by who, what,
 // target and dates, and page through. The filters live in the address, so a view can be shared or kept.
 import {
-  api, clear, formatDate, h, hasRole, icon, localDay, mountHeader, plural, roleNotice, showError,
+  CursorPages, allPages, api, clear, formatDate, h, hasRole, icon, localDay, mountHeader, roleNotice, showError,
 } from "./common.js";
 
 const PAGE = 50;
@@ -171,14 +171,13 @@ function filters(state) {
   return [form, h("datalist", { id: "audit-actors" }, knownUsers.map((u) => h("option", { value: u })))];
 }
 
-function pager(state, total) {
-  const pages = Math.max(1, Math.ceil(total / PAGE));
-  if (pages <= 1) return null;
+function pager(state, more) {
+  if (state.page <= 1 && !more) return null;
   return h("nav", { class: "pager", "aria-label": "Pages" },
     h("button", { type: "button", disabled: state.page <= 1, onclick: () => go({ ...state, page: state.page - 1 }), "aria-label": "Newer entries" },
       icon("back"), "Newer"),
-    h("span", { class: "muted", id: "page-of" }, `Page ${state.page} of ${pages}`),
-    h("button", { type: "button", disabled: state.page >= pages, onclick: () => go({ ...state, page: state.page + 1 }), "aria-label": "Older entries" },
+    h("span", { class: "muted", id: "page-of" }, `Page ${state.page}`),
+    h("button", { type: "button", disabled: !more, onclick: () => go({ ...state, page: state.page + 1 }), "aria-label": "Older entries" },
       "Older", icon("next")));
 }
 
@@ -204,30 +203,37 @@ function table(items) {
         h("td", {}, clientView(item.client)))))));
 }
 
+// Pages by cursor (newer entries never shift the older pages); the cursors are kept for the filters shown.
+let filtersShown = null;
+const filterParams = (state) => ({
+  actor: state.actor, action: state.action, target_id: state.target,
+  since: localDay(state.from, false), until: localDay(state.to, true),
+});
+const pages = new CursorPages((cursor) => api("/v1/admin/audit", {
+  params: { ...filterParams(readState()), cursor, limit: PAGE },
+}));
+
 let renderSeq = 0;
 async function render() {
   const seq = ++renderSeq;
   const state = readState();
+  const filtersNow = JSON.stringify(filterParams(state));
+  if (filtersNow !== filtersShown) {
+    pages.reset();
+    filtersShown = filtersNow;
+  }
   let page;
   try {
-    page = await api("/v1/admin/audit", {
-      params: {
-        actor: state.actor, action: state.action, target_id: state.target,
-        since: localDay(state.from, false), until: localDay(state.to, true),
-        offset: (state.page - 1) * PAGE, limit: PAGE,
-      },
-    });
+    page = await pages.load(state.page - 1);
   } catch (err) {
     showError(err);
-    page = { items: [], total: 0, offset: 0, limit: PAGE };
+    page = { page: state.page - 1, items: [], more: false };
   }
   if (seq !== renderSeq) return;
-  if (!page.items.length && page.total > 0 && state.page > 1) {
-    writeState({ ...state, page: Math.ceil(page.total / PAGE) }, { replace: true });
-    render();
-    return;
+  if (page.page !== state.page - 1) { // a page whose start is not known here (a reload): the last one known
+    writeState({ ...state, page: page.page + 1 }, { replace: true });
   }
-  const first = page.total ? (state.page - 1) * PAGE + 1 : 0;
+  const first = page.page * PAGE + 1;
   const filtered = state.actor || state.action || state.target || state.from || state.to;
   clear(app,
     h("div", { class: "page-head" },
@@ -235,13 +241,14 @@ async function render() {
       h("span", { class: "muted" }, "Who did what, newest first")),
     filters(state),
     h("p", { class: "result-line", id: "audit-count" },
-      page.total ? `${first}–${first + page.items.length - 1} of ${plural(page.total, "entry", "entries")}` : ""),
+      page.items.length ? `${first}–${first + page.items.length - 1}${page.more ? ", older ones on the next page" : ""}`
+        : ""),
     page.items.length
       ? table(page.items)
       : h("div", { class: "empty" }, icon("audit"),
         h("h2", {}, filtered ? "Nothing matches" : "Nothing recorded yet"),
         h("p", {}, filtered ? "Try fewer filters or a wider date range." : "What people do in Facetag shows up here.")),
-    pager(state, page.total));
+    pager({ ...state, page: page.page + 1 }, page.more));
 }
 
 function go(state) {
@@ -258,7 +265,7 @@ async function main() {
     return;
   }
   window.addEventListener("popstate", () => render());
-  api("/v1/admin/users").then((list) => {
+  allPages("/v1/admin/users", { limit: 200 }).then((list) => {
     knownUsers = list.map((u) => u.username);
     const datalist = document.getElementById("audit-actors");
     if (datalist) clear(datalist, knownUsers.map((u) => h("option", { value: u })));

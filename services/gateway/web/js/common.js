@@ -593,8 +593,41 @@ export const STATUS_TEXT = {
 
 export const UNFINISHED = new Set(["queued", "detecting", "classifying"]);
 
-export async function loadPeople() {
-  return api("/v1/people");
+// Every item of a cursor-paged list that stays short (the people), following next_cursor page by page.
+export async function allPages(path, params = {}) {
+  const items = [];
+  let cursor = null;
+  do {
+    const page = await api(path, { params: { ...params, cursor } });
+    items.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return items;
+}
+
+// Numbered pages (Previous / Next) over a cursor-paged list: page n (from 0) starts after the cursor that
+// page n-1 answered with. ``fetch(cursor)`` asks for one page.
+export class CursorPages {
+  constructor(fetch) {
+    this.fetch = fetch;
+    this.reset();
+  }
+
+  reset() {
+    this.cursors = [null];
+  }
+
+  async load(page) {
+    const known = Math.min(page, this.cursors.length - 1); // a page past the last known one: the last known
+    const answer = await this.fetch(this.cursors[known]);
+    this.cursors.length = known + 1;
+    if (answer.next_cursor) this.cursors.push(answer.next_cursor);
+    return { page: known, items: answer.items, more: Boolean(answer.next_cursor) };
+  }
+}
+
+export async function loadPeople(params = {}) {
+  return allPages("/v1/people", params);
 }
 
 // A <datalist> of everyone's name, for name inputs to suggest from.
@@ -647,6 +680,42 @@ export function imgOr(src, alt, placeholder, attrs = {}) {
 // ---- the gallery search, shared by the gallery and the photo page (previous/next) ----------------
 
 export const PAGE_SIZE = 24;
+
+// The gallery pages by cursor: page n starts after the cursor that page n-1 answered with. The cursors of
+// the pages seen for a search are kept for the tab (sessionStorage), so Previous, a reload and the photo
+// page's previous/next photo find page n again. Page 1 needs none.
+function cursorsKey(state) {
+  return `facetag.pages:${searchQuery(state)}`;
+}
+
+export function pageCursor(state, page) {
+  if (page <= 1) return null;
+  try {
+    return JSON.parse(sessionStorage.getItem(cursorsKey(state)) || "{}")[page] ?? undefined;
+  } catch (err) {
+    return undefined; // storage refused: only the first page is known
+  }
+}
+
+export function rememberPageCursor(state, page, cursor) {
+  try {
+    const known = JSON.parse(sessionStorage.getItem(cursorsKey(state)) || "{}");
+    if (cursor) known[page] = cursor;
+    else delete known[page];
+    sessionStorage.setItem(cursorsKey(state), JSON.stringify(known));
+  } catch (err) {
+    // storage refused: stepping back a page starts from the first
+  }
+}
+
+// Page ``page`` of a search: {items, next_cursor}, or null when its cursor is not known (a link from elsewhere).
+export async function fetchGalleryPage(state, page, limit = PAGE_SIZE) {
+  const cursor = pageCursor(state, page);
+  if (cursor === undefined) return null;
+  const answer = await api("/v1/images", { params: { ...searchParams(state), cursor, limit } });
+  if (limit === PAGE_SIZE) rememberPageCursor(state, page + 1, answer.next_cursor);
+  return answer;
+}
 
 export function readSearch(queryString) {
   const q = new URLSearchParams(queryString);

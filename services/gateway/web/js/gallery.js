@@ -1,7 +1,8 @@
 // The gallery: every photo as a thumbnail with the names on it; search by people, unknown faces, dates.
 import {
-  PAGE_SIZE, STATUS_TEXT, UNFINISHED, api, clear, coalesce, faceLabel, h, icon, imgOr, labelChip, liveEventsUp,
-  loadPeople, mountHeader, onLiveEvents, peopleList, plural, readSearch, searchParams, searchQuery, showError,
+  PAGE_SIZE, STATUS_TEXT, UNFINISHED, api, clear, coalesce, faceLabel, fetchGalleryPage, h, icon, imgOr, labelChip,
+  liveEventsUp, loadPeople, mountHeader, onLiveEvents, peopleList, plural, readSearch, searchParams, searchQuery,
+  showError,
 } from "./common.js";
 import "./gallery-select.js"; // select photos, change their faces together (issue 12, item 6)
 
@@ -9,7 +10,7 @@ const app = document.getElementById("app");
 let people = [];
 let pollTimer = null;
 const NEW_PHOTOS_MS = 10_000; // without live events: how often a visible gallery asks whether others uploaded photos
-const NEW_PHOTOS_LIMIT = 20; // photos in that answer: the count is exact up to this many
+const NEW_PHOTOS_LIMIT = 20; // photos in that answer: the count is exact up to this many, then "20+"
 // The newest photos of the search shown when it was last rendered: {key, at, ids}: their upload time and
 // the ids of those uploaded at that very millisecond (an import can add several at once).
 let newest = null;
@@ -178,27 +179,22 @@ function emptyState(state) {
       }, p.name), " "]), "?") : null);
 }
 
-function pager(state, total) {
-  const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
-  if (pages <= 1) return null;
-  const to = (page) => () => {
-    writeState({ ...state, page });
+// Previous and Next: pages follow the cursor each page answers with, so no page costs more than the first.
+function pager(state, page) {
+  const more = Boolean(page.next_cursor);
+  if (state.page <= 1 && !more) return null;
+  const to = (number) => () => {
+    writeState({ ...state, page: number });
     render();
     window.scrollTo({ top: 0 });
   };
   return h("nav", { class: "pager", "aria-label": "Pages" },
     h("button", { type: "button", disabled: state.page <= 1, onclick: to(state.page - 1), "aria-label": "Previous page" },
       icon("back"), "Previous"),
-    h("span", { class: "muted", id: "page-of" }, `Page ${state.page} of ${pages}`),
-    h("button", { type: "button", disabled: state.page >= pages, onclick: to(state.page + 1), "aria-label": "Next page" },
+    h("span", { class: "muted", id: "page-of" }, `Page ${state.page}`),
+    h("button", { type: "button", disabled: !more, onclick: to(state.page + 1), "aria-label": "Next page" },
       "Next", icon("next")),
   );
-}
-
-async function fetchPage(state) {
-  return api("/v1/images", {
-    params: { ...searchParams(state), offset: (state.page - 1) * PAGE_SIZE, limit: PAGE_SIZE },
-  });
 }
 
 let renderSeq = 0;
@@ -209,14 +205,15 @@ async function render({ quiet = false } = {}) {
   document.title = state.people.length ? `${state.people.join(" + ")} · Facetag` : "Photos · Facetag";
   let page;
   try {
-    page = await fetchPage(state);
+    page = await fetchGalleryPage(state, state.page);
   } catch (err) {
     showError(err);
     return;
   }
   if (seq !== renderSeq) return; // a newer search started meanwhile
-  if (page.items.length === 0 && page.total > 0 && state.page > 1) {
-    writeState({ ...state, page: Math.ceil(page.total / PAGE_SIZE) }, { replace: true });
+  if (state.page > 1 && (page === null || page.items.length === 0)) {
+    // A page whose start is not known here (a link from another tab), or emptied by deletes: the first page.
+    writeState({ ...state, page: 1 }, { replace: true });
     return render();
   }
   const focused = document.activeElement?.id === "person-search";
@@ -226,11 +223,14 @@ async function render({ quiet = false } = {}) {
     h("span", { class: "spacer" }),
     h("a", { class: "button primary needs-editor", href: "/upload.html" }, icon("upload"), "Upload"),
   );
-  const count = h("p", { class: "result-line", id: "result-count" },
-    page.total ? `${plural(page.total, "photo")}${page.total > PAGE_SIZE ? `, newest first` : ""}` : "");
+  const first = (state.page - 1) * PAGE_SIZE + 1;
+  const whole = state.page === 1 && !page.next_cursor;
+  const count = h("p", { class: "result-line", id: "result-count" }, !page.items.length ? ""
+    : whole ? plural(page.items.length, "photo")
+      : `Photos ${first}–${first + page.items.length - 1}${page.next_cursor ? " and more" : ""}, newest first`);
   if (!quiet || !app.children.length) {
     const slot = h("div", { id: "new-photos-slot", role: "status", "aria-live": "polite" });
-    clear(app, head, searchBar(state), slot, count, page.items.length ? grid : emptyState(state), pager(state, page.total));
+    clear(app, head, searchBar(state), slot, count, page.items.length ? grid : emptyState(state), pager(state, page));
   } else {
     app.querySelector("#gallery")?.replaceWith(grid);
     app.querySelector("#result-count")?.replaceWith(count);
@@ -293,21 +293,20 @@ async function checkNew() {
   }
   if (newest !== seen || document.hidden) return; // rendered again meanwhile, or hidden: that decides
   // The photos shown are among them unless they were deleted. More than one answer's worth: the shown
-  // ones (the oldest) are past its end; take them as still there.
-  const shown = page.total > page.items.length ? seen.ids.size : page.items.filter((i) => seen.ids.has(i.id)).length;
-  const count = page.total - shown;
-  showNewPhotos(count);
+  // ones (the oldest) are past its end, and every photo in it is new.
+  const more = Boolean(page.next_cursor);
+  showNewPhotos(page.items.filter((i) => !seen.ids.has(i.id)).length, more);
   scheduleNewCheck();
 }
 
-function showNewPhotos(count) {
+function showNewPhotos(count, more = false) {
   const slot = document.getElementById("new-photos-slot");
   if (!slot) return;
   if (count <= 0) {
     slot.replaceChildren();
     return;
   }
-  const text = `${plural(count, "new photo")} — show`;
+  const text = more ? `${count}+ new photos — show` : `${plural(count, "new photo")} — show`;
   const button = slot.querySelector("#new-photos");
   if (button) {
     button.lastChild.textContent = text;

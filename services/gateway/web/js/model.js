@@ -20,6 +20,7 @@ let jobTimer = null;
 let jobCheck = null; // asks for the followed job once (what a job.changed event about it triggers)
 let workersTimer = null;
 let previewTimer = null;
+const MODELS_PAGE = 200;
 const PREVIEW_POLL_MS = 1500;
 const PREVIEW_SAMPLES = 6;
 const previews = new Map(); // candidate version -> GET /v1/admin/models/{version}/preview, or {error}
@@ -547,10 +548,22 @@ function scheduleWorkers() {
   }, WORKERS_POLL_MS);
 }
 
+// Every version, page by page: the current one and the candidates may be on any page, and the panel counts
+// them all. The first page's other fields (current, networks) stand for the list.
+async function loadModels() {
+  const models = await api("/v1/admin/models", { params: { limit: MODELS_PAGE } });
+  for (let cursor = models.next_cursor; cursor;) {
+    const page = await api("/v1/admin/models", { params: { cursor, limit: MODELS_PAGE } });
+    models.items.push(...page.items);
+    cursor = page.next_cursor;
+  }
+  return models;
+}
+
 // Everything again: the models, then the workers.
 async function refresh() {
   try {
-    state.models = await api("/v1/admin/models");
+    state.models = await loadModels();
     state.workers = (await api("/v1/admin/workers")).items;
     state.loadError = null;
   } catch (err) {

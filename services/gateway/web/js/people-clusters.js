@@ -2,7 +2,7 @@
 // largest group first. Each group shows sample faces and its size; typing a name (or accepting "Is this X?")
 // names every face of it at once. Clicking a face pulls it out first (it stays unnamed). After naming, an
 // Undo button puts it all back (one action on the server). Shown to editors and admins, who may name faces.
-import { api, currentUser, h, hasRole, plural, showError, toast } from "./common.js";
+import { api, currentUser, h, hasRole, loadPeople, plural, showError, toast } from "./common.js";
 
 const SHOWN = 6; // groups at first; "Show more" adds as many again
 const SAMPLES = 12; // faces shown per group; "Show all" loads the rest
@@ -174,7 +174,7 @@ async function refresh() {
   try {
     [list, people] = await Promise.all([
       api("/v1/clusters", { params: { limit, samples: SAMPLES } }),
-      api("/v1/people"),
+      loadPeople(),
     ]);
   } catch (err) {
     showError(err);

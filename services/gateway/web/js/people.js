@@ -2,8 +2,8 @@
 // Editors and admins can keep someone from ever being tagged automatically; admins can export all that is
 // kept about a person, or erase them. The server decides who may do what; a refusal shows its message.
 import {
-  api, ApiError, ask, avatarColour, clear, faceLabel, h, hasRole, icon, imgOr, initials, mountHeader, plural, showError,
-  toast,
+  api, ApiError, ask, avatarColour, clear, faceLabel, h, hasRole, icon, imgOr, initials, loadPeople, mountHeader, plural,
+  showError, toast,
 } from "./common.js";
 import { chooseMergeTarget } from "./merge-dialog.js";
 
@@ -15,7 +15,7 @@ let filter = "";
 let renaming = null; // id of the person whose name is being edited
 let showHidden = false; // people hidden from the list (on their own page) are shown too
 
-const listPeople = () => api("/v1/people", { params: showHidden ? { hidden: true } : {} });
+const listPeople = () => loadPeople(showHidden ? { hidden: true } : {});
 
 async function reload() {
   try {
@@ -288,7 +288,8 @@ async function showFaces(person) {
   });
   document.body.append(dialog);
   dialog.showModal();
-  let offset = 0;
+  let cursor = null; // where the next "more" starts: faces named or moved away meanwhile shift nothing
+  let shown = 0;
   const tile = (face) => {
     const label = faceLabel(face);
     const guess = label.kind === "guess";
@@ -325,11 +326,12 @@ async function showFaces(person) {
   };
   const load = async () => {
     try {
-      const page = await api(`/v1/people/${encodeURIComponent(person.id)}/faces`, { params: { offset, limit: FACES_PAGE } });
+      const page = await api(`/v1/people/${encodeURIComponent(person.id)}/faces`, { params: { cursor, limit: FACES_PAGE } });
       grid.append(...page.items.map(tile));
-      offset += page.items.length;
-      more.hidden = page.items.length < FACES_PAGE;
-      if (!offset) grid.replaceWith(h("p", { class: "muted" }, "No faces are named as this person yet."));
+      shown += page.items.length;
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
+      if (!shown) grid.replaceWith(h("p", { class: "muted" }, "No faces are named as this person yet."));
     } catch (err) {
       showError(err);
     }

@@ -4,7 +4,8 @@
 // the page) to confirm, reject ("not them"), move to someone else (a split) or delete. Every change that can be
 // undone shows the Undo bar (undo-bar.js).
 import {
-  PAGE_SIZE, api, ApiError, ask, avatarColour, clear, csrfHeaders, faceLabel, h, hasRole, icon, imgOr, initials,
+  CursorPages, PAGE_SIZE, api, ApiError, ask, avatarColour, clear, csrfHeaders, faceLabel, h, hasRole, icon, imgOr,
+  initials,
   loadPeople, mountHeader, peopleList, plural, showError, toast,
 } from "./common.js";
 import { chooseMergeTarget } from "./merge-dialog.js";
@@ -18,6 +19,10 @@ let personId = new URLSearchParams(location.search).get("id") || "";
 let person = null;
 let facesPage = 0;
 let photosPage = 0;
+const facesPages = new CursorPages((cursor) => api(`${personUrl()}/faces`, { params: { cursor, limit: FACES_PAGE } }));
+const photosPages = new CursorPages((cursor) => api("/v1/images", {
+  params: { person: person.name, cursor, limit: PAGE_SIZE },
+}));
 let faces = []; // the faces shown (this page)
 const selected = new Set(); // face ids
 let lastClicked = null; // index on the page of the face last clicked, for shift-click ranges
@@ -27,6 +32,9 @@ const personUrl = (id = personId) => `/v1/people/${encodeURIComponent(id)}`;
 
 function goTo(id) {
   personId = id;
+  facesPages.reset();
+  photosPages.reset();
+  facesPage = photosPage = 0;
   history.replaceState(null, "", `/person.html?id=${encodeURIComponent(id)}`);
 }
 
@@ -67,7 +75,7 @@ async function rename(name) {
   if (!err) return;
   await render();
   // The name is someone else's: maybe they are the same person.
-  const list = await api("/v1/people", { params: { hidden: "true" } }).catch(() => []);
+  const list = await loadPeople({ hidden: "true" }).catch(() => []);
   const other = list.find((p) => p.id !== person.id && p.name.toLowerCase() === name.toLowerCase());
   if (!other) {
     showError(err);
@@ -170,7 +178,7 @@ async function merge(target) {
 }
 
 async function askMerge() {
-  const others = (await api("/v1/people", { params: { hidden: "true" } }).catch((err) => {
+  const others = (await loadPeople({ hidden: "true" }).catch((err) => {
     showError(err);
     return [];
   })).filter((p) => p.id !== person.id);
@@ -314,13 +322,13 @@ async function split(name) {
 }
 
 async function loadFaces() {
-  // One more than a page: whether there is a next page.
-  const page = await api(`${personUrl()}/faces`, { params: { offset: facesPage * FACES_PAGE, limit: FACES_PAGE + 1 } });
-  if (!page.items.length && facesPage > 0) {
+  const page = await facesPages.load(facesPage);
+  facesPage = page.page;
+  if (!page.items.length && facesPage > 0) { // the last page emptied (faces moved away): the one before
     facesPage -= 1;
     return loadFaces();
   }
-  return { items: page.items.slice(0, FACES_PAGE), more: page.items.length > FACES_PAGE };
+  return page;
 }
 
 let facesMore = false;
@@ -362,12 +370,12 @@ async function drawPhotos() {
   if (!section) return;
   let page;
   try {
-    page = await api("/v1/images", { params: { person: person.name, offset: photosPage * PAGE_SIZE, limit: PAGE_SIZE } });
+    page = await photosPages.load(photosPage);
   } catch (err) {
     showError(err);
     return;
   }
-  const pages = Math.ceil(page.total / PAGE_SIZE);
+  photosPage = page.page;
   clear(section,
     h("div", { class: "section-head" }, h("h2", {}, "Photos"),
       h("a", { class: "button", href: `/?person=${encodeURIComponent(person.name)}` }, icon("search"), "In the gallery")),
@@ -377,7 +385,7 @@ async function drawPhotos() {
           h("a", { class: "thumb", href: `/photo.html?id=${encodeURIComponent(image.id)}`, title: image.filename || "Photo" },
             imgOr(image.thumbnail_url, image.filename || "photo", h("div", { class: "placeholder" }, icon("image")))))))
       : h("p", { class: "muted" }, "No photos yet."),
-    pager("photos", photosPage, photosPage + 1 < pages, (n) => { photosPage = n; drawPhotos(); }));
+    pager("photos", photosPage, page.more, (n) => { photosPage = n; drawPhotos(); }));
 }
 
 // ---- the page ---------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 // One photo with its face boxes: click a box to name, confirm or remove it; drag to draw a new one.
 import {
   PAGE_SIZE, STATUS_TEXT, UNFINISHED, api, ask, clear, coalesce, faceLabel, formatBytes, formatDate, h, icon, imgOr,
-  labelChip, liveEventsUp, loadPeople, mountHeader, onLiveEvents, peopleList, plural, readSearch, searchParams,
+  fetchGalleryPage, labelChip, liveEventsUp, loadPeople, mountHeader, onLiveEvents, peopleList, plural, readSearch,
   showError, toast,
 } from "./common.js";
 
@@ -28,7 +28,7 @@ const state = {
   busy: false,
   prev: null, // neighbours in the gallery's order: {href, image}
   next: null,
-  total: null,
+  stepping: false, // the photo's place in its search is known: previous and next can be shown
 };
 let pollTimer = null;
 const els = {};
@@ -554,13 +554,18 @@ function photoHref(id, at) {
 async function loadNeighbours() {
   if (position === null) return;
   try {
-    const offset = Math.max(0, position - 1);
-    const page = await api("/v1/images", { params: { ...searchParams(readSearch(search)), offset, limit: 3 } });
-    const at = page.items.findIndex((image) => image.id === imageId);
-    if (at < 0) return; // the list changed since; no stepping
-    state.prev = page.items[at - 1] || null;
-    state.next = page.items[at + 1] || null;
-    state.total = page.total;
+    // The gallery page the photo is on (by the cursors the gallery kept), and the pages either side at its edges.
+    const found = readSearch(search);
+    const number = Math.floor(position / PAGE_SIZE) + 1;
+    const page = await fetchGalleryPage(found, number);
+    const at = page ? page.items.findIndex((image) => image.id === imageId) : -1;
+    if (at !== position % PAGE_SIZE) return; // opened from elsewhere, or the list changed since: no stepping
+    const before = at > 0 ? page.items : (await fetchGalleryPage(found, number - 1))?.items || [];
+    const after = at + 1 < page.items.length || !page.next_cursor ? page.items
+      : [...page.items, ...((await fetchGalleryPage(found, number + 1))?.items || []).slice(0, 1)];
+    state.prev = (at > 0 ? before[at - 1] : before[before.length - 1]) || null;
+    state.next = after[at + 1] || null;
+    state.stepping = true;
   } catch (err) {
     return;
   }
@@ -568,13 +573,13 @@ async function loadNeighbours() {
 }
 
 function renderNav() {
-  if (!els.nav || state.total === null) return;
+  if (!els.nav || !state.stepping) return;
   const link = (image, at, name, label) => (image
     ? h("a", { class: "button icon-btn", href: photoHref(image.id, at), "aria-label": label, title: `${label} (${name === "back" ? "←" : "→"})`, id: `${name}-photo` }, icon(name))
     : h("button", { type: "button", class: "icon-btn", disabled: true, "aria-label": label }, icon(name)));
   clear(els.nav,
     link(state.prev, position - 1, "back", "Previous photo"),
-    h("span", { class: "muted small" }, `${position + 1} of ${state.total}`),
+    h("span", { class: "muted small" }, `Photo ${position + 1}`),
     link(state.next, position + 1, "next", "Next photo"),
   );
 }

@@ -14,7 +14,7 @@ let editor = false;
 let people = [];
 const queue = []; // review items in hand, the one shown first
 const seen = new Set(); // face ids shown here already (answered or skipped): not shown again from a later page
-let skipped = 0; // skipped faces stay at the front of the server's queue: later pages start after them
+let cursor = null; // the next page starts after the last face read (skipped ones stay in the server's queue)
 let exhausted = false; // the server has nothing more
 let loading = null;
 let busy = false; // an answer is on its way: keys wait
@@ -58,15 +58,15 @@ async function fill() {
     for (let tries = 0; tries < 5 && !exhausted && queue.length <= LOW; tries += 1) {
       let page;
       try {
-        page = await api("/v1/review", { params: { offset: skipped, limit: PAGE } });
+        page = await api("/v1/review", { params: { cursor, limit: PAGE } });
       } catch (err) {
         showError(err);
         return;
       }
       const fresh = page.items.filter((item) => !seen.has(item.face.id) && !queue.some((q) => q.face.id === item.face.id));
       queue.push(...fresh);
-      if (page.items.length < PAGE) exhausted = true;
-      else if (!fresh.length) skipped += PAGE;
+      cursor = page.next_cursor;
+      if (!cursor) exhausted = true;
     }
   })().finally(() => { loading = null; });
   return loading;
@@ -185,7 +185,6 @@ async function skip() {
   if (busy || !queue.length) return;
   const item = queue.shift();
   seen.add(item.face.id);
-  skipped += 1;
   await next();
 }
 

@@ -1,7 +1,8 @@
 // Users (admins only): everyone who can sign in, their role; add someone, change a role, set a new
 // password, remove. The server keeps at least one admin and says so when asked to remove the last.
 import {
-  ROLES, ROLE_TEXT, api, ask, clear, formatDate, h, hasRole, icon, mountHeader, plural, roleNotice, showError, toast,
+  ROLES, ROLE_TEXT, allPages, api, ask, clear, formatDate, h, hasRole, icon, mountHeader, plural, roleNotice, showError,
+  toast,
 } from "./common.js";
 
 const MIN_PASSWORD = 10;
@@ -46,7 +47,7 @@ function roleSelect(id, value, label) {
 
 async function load() {
   try {
-    users = await api("/v1/admin/users");
+    users = await allPages("/v1/admin/users", { limit: 200 }); // every page: the list shows everyone
   } catch (err) {
     showError(err);
   }
