@@ -159,6 +159,7 @@ def _one_check_answered(page: Any) -> None:
 
 def test_without_the_event_stream_the_gallery_asks_every_10_seconds(pages: Pages, facedata: Path) -> None:
     service = pages.service
+    photo_id(service, facedata / "facetag_samples" / "ben.jpg")  # a gallery with a photo in it
     _all_finished(service)
     page = pages.open("/")
     _without_live_events(page)
