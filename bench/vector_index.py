@@ -36,8 +36,6 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import faiss
-import hnswlib
 import numpy as np
 from common import REPO, p50_p95, sample_photos
 from numpy.typing import NDArray
@@ -48,6 +46,13 @@ from service_fixtures import Service, run_embedded
 from synthetic_library import LibraryPlan, sqlite_library
 
 from services.core.catalog import FaceQuery, open_catalog
+
+try:  # the other candidates, in the bench extra only (the service ships usearch alone)
+    import faiss
+    import hnswlib
+except ImportError as missing:
+    sys.exit(f"{missing}: this bench compares usearch with faiss and hnswlib; install them with "
+             ".venv/bin/pip install -e '.[bench]' (hnswlib builds from source: it needs a C++ compiler)")
 from services.core.catalog.paging import iter_faces
 from services.core.domain import FaceRecord
 from services.core.faces.networks import NETWORKS
