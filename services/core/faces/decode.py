@@ -21,7 +21,7 @@ FLAT_TOLERANCE = 2  # grey levels; a flat image saved as JPEG wobbles by about o
 INSPECT_PIXELS = 4_000_000  # non-JPEG uploads up to this size are decoded whole by the gateway (12 MB of RGB)
 # Photos above this are decoded for face finding at an integer fraction of their size: detection runs at
 # FACETAG_MAX_DETECT_SIDE anyway, and memory then follows this bound, not the photo (a 59 MP PNG: 1.9 GB whole,
-# about 0.5 GB reduced). A 24 MP camera's photo is decoded at half size by JPEG itself (bench/decode.py: 0.39 of
+# about 0.5 GB reduced). A 24 MP camera's photo is decoded at half size by JPEG itself (bench/decode.py: 0.27 of
 # the time, faces' descriptors within cosine 0.985 of the whole decode's); a 12 MP phone's whole.
 DETECT_DECODE_PIXELS = 20_000_000
 EXIF_ORIENTATION = 0x0112
