@@ -22,6 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,6 +199,8 @@ def _launch(
         except ServerStartError as exc:
             error = exc
             server.stop()
+            # Shown in pytest's warnings summary: a start that succeeds on a retry still tells why it was slow.
+            warnings.warn(f"{name}: a start attempt failed, trying again on a fresh port: {exc}", stacklevel=2)
             continue
         except BaseException:
             server.stop()
