@@ -171,7 +171,7 @@ def _launch(
     Retries on a fresh port, since another process may grab the port between choosing and binding it.
     """
     error: ServerStartError | None = None
-    for _ in range(attempts):
+    for attempt in range(1, attempts + 1):
         workdir = Path(tempfile.mkdtemp(prefix=f"facetag-{name}-"))
         if user is not None:
             shutil.chown(workdir, user)
@@ -199,8 +199,9 @@ def _launch(
         except ServerStartError as exc:
             error = exc
             server.stop()
-            # Shown in pytest's warnings summary: a start that succeeds on a retry still tells why it was slow.
-            warnings.warn(f"{name}: a start attempt failed, trying again on a fresh port: {exc}", stacklevel=2)
+            if attempt < attempts:  # in pytest's warnings summary: a start that a retry saved still says why
+                warnings.warn(f"{name}: start attempt {attempt} of {attempts} failed, trying again on a fresh port: "
+                              f"{exc}", stacklevel=2)
             continue
         except BaseException:
             server.stop()

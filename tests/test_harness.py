@@ -77,8 +77,11 @@ def test_failed_start_reports_the_log_tail() -> None:
     binary = servers.find_binary("redis-server")
     if binary is None:
         pytest.skip("redis-server not installed; run scripts/install-servers")
-    with pytest.raises(servers.ServerStartError) as caught:
+    with (pytest.raises(servers.ServerStartError) as caught,
+          pytest.warns(UserWarning, match="failed, trying again on a fresh port") as retries):
         servers.start_redis(binary, extra_args=["--no-such-directive-for-facetag", "1"], timeout=10)
+    # Each retry said why; the last failure is the error itself.
+    assert [f"attempt {n} of 3" in str(w.message) for n, w in enumerate(retries, 1)] == [True, True]
     message = str(caught.value)
     assert "exited with code" in message
     assert "no-such-directive-for-facetag" in message  # Redis names the bad directive in its log
