@@ -36,6 +36,7 @@ RECEIVE_BUFFER = 1 << 20  # bytes; Linux also caps the queue at net.unix.max_dgr
 # A folder's mtime ticks coarsely: a socket bound in the same tick as the last listing would go unseen,
 # so the listing is also taken again after this many seconds.
 LISTING_SECONDS = 1.0
+BIND_TRIES = 5
 
 
 def socket_folder(wanted: Path) -> Path:
@@ -102,15 +103,27 @@ class DatagramFanout:
 
 @contextlib.contextmanager
 def listening_socket(folder: Path) -> Iterator[socket.socket]:
-    """A non-blocking socket bound in ``folder`` that receives what senders to it send, removed on exit."""
-    folder = _private_folder(folder)
-    path = folder / f"{os.getpid()}-{uuid.uuid4().hex[:12]}{SUFFIX}"
+    """A non-blocking socket bound in ``folder`` that receives what senders to it send, removed on exit; the
+    last listener to leave removes the folder too (stand-ins under the temporary directory would pile up)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
         sock.setblocking(False)
-        sock.bind(str(path))
+        path = _bind(sock, folder)
         try:
             yield sock
         finally:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+            with contextlib.suppress(OSError):  # not empty: others still listen
+                folder.rmdir()
+
+
+def _bind(sock: socket.socket, folder: Path) -> Path:
+    for _ in range(BIND_TRIES):
+        path = _private_folder(folder) / f"{os.getpid()}-{uuid.uuid4().hex[:12]}{SUFFIX}"
+        try:
+            sock.bind(str(path))
+            return path
+        except FileNotFoundError:  # the last listener removed the folder between our mkdir and bind
+            continue
+    raise FileNotFoundError(f"{folder} kept disappearing while a socket was bound in it")

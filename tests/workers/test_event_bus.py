@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from servers import RunningServer, free_port
 
+from services.core.datagram_fanout import DatagramFanout, listening_socket
 from services.core.domain import Job, JobState, new_id
 from services.core.event_bus import EventBus
 from services.core.event_hub import EventHub
@@ -62,7 +63,7 @@ async def test_local_sockets_carry_events_between_processes(tmp_path: Path) -> N
     received = await receive(EventHub(SocketTransport(tmp_path)), 50, str(tmp_path))
     assert [e.image_id for e in received] == [f"img{n}" for n in range(50)]
     assert received[7].data == {"faces": 7}
-    assert list(events_folder(tmp_path).iterdir()) == []  # the hub removed its socket when it stopped
+    assert not events_folder(tmp_path).exists()  # the hub removed its socket, and the folder, when it stopped
 
 
 @pytest.mark.servers
@@ -90,6 +91,20 @@ def test_a_deep_data_folder_gets_a_short_private_socket_folder(tmp_path: Path) -
     folder = events_folder(deep)
     assert len(str(folder)) < 80 and folder == events_folder(deep)  # every process finds the same one
     assert events_folder(Path("/srv/facetag")) == Path("/srv/facetag/events")
+
+
+def test_the_last_listener_to_leave_removes_the_socket_folder(tmp_path: Path) -> None:
+    # Each embedded service on a deep data folder has a stand-in under /tmp: they must not pile up there.
+    folder = events_folder(tmp_path / ("d" * 90))
+    with listening_socket(folder):
+        with listening_socket(folder):
+            pass
+        assert folder.is_dir()  # one still listens
+        DatagramFanout(folder, wait=0).send(b"x")
+    assert not folder.exists()
+    with listening_socket(folder) as sock:  # and the next one makes it again
+        DatagramFanout(folder, wait=0).send(b"again")
+        assert sock.recv(16) == b"again"
 
 
 def test_publishing_while_the_transport_is_down_never_fails_and_warns_once(
