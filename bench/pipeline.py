@@ -14,8 +14,9 @@ Then each stage's task time from the workers' logs (median, p95): one worker's p
 1 / its mean, which is what the Kubernetes autoscaling targets in deploy/k8s are set from. Last, the CPU
 seconds each process took per photo (bench/cpu_by_role.py): where the cores went besides the face work.
 
-Stacks: ``new`` is today's default (CenterFace with its recheck, SFace), ``old`` the previous default
-(dlib HOG with one upsample, dlib's descriptor network).
+Stacks: ``new`` is today's default (CenterFace with its recheck, SFace), ``fast`` the same with YuNet finding the
+faces (FACETAG_DETECTOR=yunet: the latency goal's choice where small faces matter less), ``old`` the previous
+default (dlib HOG with one upsample, dlib's descriptor network).
 
 Run: .venv/bin/python bench/pipeline.py [--photos 40] [--clients 1,4,16] [--modes embedded,cluster]
                                         [--stacks new] [--megapixels 1] [--set samples|groups]
@@ -49,6 +50,7 @@ from services.core.settings import Settings
 
 STACKS: dict[str, dict[str, str | int | float]] = {
     "new": {},
+    "fast": {"detector": "yunet"},
     "old": {"detector": "hog", "upsample": 1, "descriptor": "dlib", "detect_recheck": "false"},
 }
 
@@ -181,7 +183,7 @@ def main() -> None:
     parser.add_argument("--clients", default="1,4,16", help="concurrent client counts, comma-separated")
     parser.add_argument("--modes", default="embedded,cluster")
     parser.add_argument("--workers", type=int, default=1, help="detector and classifier processes each")
-    parser.add_argument("--stacks", default="new", help="face stacks to compare: new (default), old")
+    parser.add_argument("--stacks", default="new", help="face stacks to compare: new (default), fast, old")
     parser.add_argument("--megapixels", type=float, default=1.0, help="size of every upload (0: as the photos are)")
     parser.add_argument("--set", default="samples", choices=["samples", "groups"],
                         help="samples: one-face portraits; groups: the shared group photos (many faces each)")
