@@ -22,7 +22,9 @@ def decode_png(data: bytes) -> NDArray[np.uint8]:
 
 def encode_thumbnail(rgb: NDArray[np.uint8], side: int) -> bytes:
     img = Image.fromarray(rgb)
-    img.thumbnail((side, side), Image.Resampling.LANCZOS)
+    # A box reduction first, Lanczos for the last 1.5x: half the time of Lanczos all the way, for a thumbnail
+    # within 0.35 of it (mean absolute difference per channel, 0-255) on the shared photos at 1 MP.
+    img.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=1.5)
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=85, optimize=True)
     return buf.getvalue()
