@@ -37,8 +37,8 @@ from services.gateway.face_matching import Nearest, Ranking
 log = logging.getLogger(__name__)
 
 CATCH_UP_SECONDS = 2.0
-# A catch-up that reads long (SQLite walks a big library's faces in photo order to find the few newly labelled)
-# waits longer, so that it takes at most this share of the time.
+# A catch-up that reads long waits longer, so that it takes at most this share of the time. It reads through the
+# label-time index, but FerretDB 1.x evaluates a range itself and so reads every face.
 CATCH_UP_SHARE = 0.1
 CLOCK_MARGIN = timedelta(seconds=10)  # labels are timed by the workers' clocks: look this far back again
 BUILD_BATCH = 20_000  # faces put in the graph at a time, off the event loop

@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.core.catalog.rules import PersonPair
-from services.core.cursors import FaceKey, InvalidCursor, NewestKey, ReviewKey
+from services.core.cursors import FaceKey, InvalidCursor, NewestKey, OldestKey, ReviewKey
 from services.core.domain import (
     Action,
     FaceLabelState,
@@ -43,24 +43,37 @@ class FaceQuery(BaseModel):
     # False: faces come without their descriptors (None). A page shown to people needs none of them, and
     # reading 128 numbers a face was most of a gallery page's cost. Never write such a face back.
     load_descriptor: bool = True
+    # Faces labelled at or after this time, oldest label first (ties by id): what changed since a last look is
+    # read through the label-time index, however big the library.
     labelled_since: datetime | None = None
     # Faces a model labelled (or left unknown) whose answer would teach it most, most worth asking first.
     to_review: bool = False
     with_not_person: bool = False  # faces a person said are not someone (not_person_ids not empty)
-    # Keyset: the page starts after this face, in the list's order (a ReviewKey for to_review, else a FaceKey).
-    after: FaceKey | ReviewKey | None = None
+    # Keyset: the page starts after this face, in the list's order (see ``order``).
+    after: FaceKey | ReviewKey | OldestKey | None = None
     limit: int = Field(1000, ge=1, le=100_000)
+
+    @property
+    def order(self) -> type[FaceKey | ReviewKey | OldestKey]:
+        """The list's order, named by the key of its cursor: review score, label time, or photo then left to
+        right (the default)."""
+        if self.to_review:
+            return ReviewKey
+        return FaceKey if self.labelled_since is None else OldestKey
 
     @model_validator(mode="after")
     def _key_fits_order(self) -> FaceQuery:
-        if self.after is not None and isinstance(self.after, ReviewKey) != self.to_review:
+        if self.after is not None and type(self.after) is not self.order:
             raise InvalidCursor("query 'cursor': a cursor from another list; start again without one")
         return self
 
-    def face_key(self, face: FaceRecord) -> FaceKey | ReviewKey:
+    def face_key(self, face: FaceRecord) -> FaceKey | ReviewKey | OldestKey:
         """Where ``face`` stands in this query's order."""
-        if self.to_review:
+        if self.order is ReviewKey:
             return ReviewKey(score=face.review.score if face.review else 0.0, id=face.id)
+        if self.order is OldestKey:
+            assert face.labelled_at is not None  # the filter holds only for labelled faces
+            return OldestKey(at=face.labelled_at, id=face.id)
         return FaceKey(image_id=face.image_id, left=face.box.left, id=face.id)
 
     def after_face(self, face: FaceRecord) -> FaceQuery:

@@ -41,7 +41,8 @@ INDEXES: dict[str, tuple[Index, ...]] = {
         Index("person_cover", (("person_id", ASC), ("label_source", ASC), ("_id", ASC))),
         Index("source_faces", (("label_source", ASC), *FACE_ORDER)),  # dataset export, labelled faces
         Index("to_review", (("review.score", DESC), ("_id", ASC))),  # the review queue
-        Index("labelled_since", (("labelled_at", ASC),)),  # the gateway's face index catching up every few seconds
+        # Faces labelled since a time, in label order: the gateway's face index catching up every few seconds.
+        Index("labelled_order", (("labelled_at", ASC), ("_id", ASC))),
     ),
     "people": (
         Index("name_key_unique", (("name_key", ASC),), unique=True, mongo_only=True),
@@ -55,7 +56,7 @@ INDEXES: dict[str, tuple[Index, ...]] = {
 # Indexes earlier versions made that the ones above replace: dropped at connect.
 RETIRED: dict[str, tuple[str, ...]] = {
     "images": ("by_person", "by_upload"),
-    "faces": ("by_person",),
+    "faces": ("by_person", "labelled_since"),
     "actions": ("by_actor", "newest"),
 }
 

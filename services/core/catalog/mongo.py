@@ -36,7 +36,7 @@ from services.core.catalog.rules import (
     provisional_key,
     within_dates,
 )
-from services.core.cursors import FaceKey, NewestKey, PersonKey, cut, image_key
+from services.core.cursors import FaceKey, NewestKey, OldestKey, PersonKey, ReviewKey, cut, image_key
 from services.core.domain import (
     Action,
     FaceLabelState,
@@ -281,19 +281,23 @@ class MongoCatalog(MongoBase, Catalog):
             conditions.append({"labelled_at": {"$gte": as_utc(query.labelled_since)}})
         if query.with_not_person:
             conditions.append({"not_person_ids": {"$exists": True, "$ne": []}})
-        order = [("image_id", ASCENDING), ("box.left", ASCENDING), ("_id", ASCENDING)]
+        order = {FaceKey: [("image_id", ASCENDING), ("box.left", ASCENDING), ("_id", ASCENDING)],
+                 ReviewKey: [("review.score", DESCENDING), ("_id", ASCENDING)],
+                 OldestKey: [("labelled_at", ASCENDING), ("_id", ASCENDING)]}[query.order]
         if query.to_review:
             conditions += [{"review": {"$ne": None}}, {"label_source": {"$ne": LabelSource.person.value}}]
-            order = [("review.score", DESCENDING), ("_id", ASCENDING)]
-        if isinstance(query.after, FaceKey):
-            key = query.after  # the first condition bounds the index range
+        key = query.after  # in each order, the first condition bounds the index range
+        if isinstance(key, FaceKey):
             conditions += [{"image_id": {"$gte": key.image_id}},
                            {"$or": [{"image_id": {"$gt": key.image_id}}, {"box.left": {"$gt": key.left}},
                                     {"box.left": key.left, "_id": {"$gt": key.id}}]}]
-        elif query.after is not None:
-            score = query.after.score
-            conditions += [{"review.score": {"$lte": score}},
-                           {"$or": [{"review.score": {"$lt": score}}, {"_id": {"$gt": query.after.id}}]}]
+        elif isinstance(key, OldestKey):
+            at = as_utc(key.at)
+            conditions += [{"labelled_at": {"$gte": at}},
+                           {"$or": [{"labelled_at": {"$gt": at}}, {"_id": {"$gt": key.id}}]}]
+        elif key is not None:
+            conditions += [{"review.score": {"$lte": key.score}},
+                           {"$or": [{"review.score": {"$lt": key.score}}, {"_id": {"$gt": key.id}}]}]
         where = all_of(conditions)
         projection = None if query.load_descriptor else {"descriptor": False}
         cursor = (await self._col("faces")).find(where, projection).sort(order).limit(query.limit)

@@ -28,7 +28,7 @@ from services.core.catalog.rules import (
     within_dates,
 )
 from services.core.catalog.sqlite_base import SQLiteBase
-from services.core.cursors import FaceKey, NewestKey, PersonKey, cut, image_key
+from services.core.cursors import FaceKey, NewestKey, OldestKey, PersonKey, ReviewKey, cut, image_key
 from services.core.domain import (
     Action,
     FaceLabelState,
@@ -271,41 +271,9 @@ class SQLiteCatalog(SQLiteBase, Catalog):
             return await self._face(db, face_id)
 
     async def list_faces(self, query: FaceQuery) -> list[FaceRecord]:
-        clauses: list[str] = ["1 = 1"]
-        params: list[Any] = []
-        for column, value in (("image_id", query.image_id), ("person_id", query.person_id)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if query.image_ids is not None:
-            clauses.append(f"image_id IN ({', '.join('?' for _ in query.image_ids) or 'NULL'})")
-            params.extend(query.image_ids)
-        if query.label_source is not None:
-            clauses.append("label_source = ?")
-            params.append(query.label_source)
-        if query.unknown_only:
-            clauses.append("person_id IS NULL")
-        if query.with_descriptor:
-            clauses.append("descriptor IS NOT NULL")
-        if query.labelled_since is not None:
-            clauses.append("labelled_at >= ?")
-            params.append(rows.to_ms(query.labelled_since))
-        if query.with_not_person:
-            clauses.append("not_person_ids != '[]'")
-        order = "image_id, box_left, id"
-        if query.to_review:
-            clauses.append("review_score IS NOT NULL AND (label_source IS NULL OR label_source != 'person')")
-            order = "review_score DESC, id"
-        if isinstance(query.after, FaceKey):
-            clauses.append("(image_id, box_left, id) > (?, ?, ?)")
-            params.extend((query.after.image_id, query.after.left, query.after.id))
-        elif query.after is not None:  # review order: score descending, then id ascending
-            clauses.append("review_score <= ? AND (review_score < ? OR id > ?)")  # the first bounds the index
-            params.extend((query.after.score, query.after.score, query.after.id))
-        select = rows.SELECT_FACES if query.load_descriptor else rows.SELECT_FACES_NO_DESCRIPTOR
-        sql = f"{select} WHERE {' AND '.join(clauses)} ORDER BY {order} LIMIT ?"
+        sql, params = faces_select(query)
         async with self._session() as db:
-            found = await self._all(db, sql, (*params, query.limit))
+            found = await self._all(db, sql, params)
         return [rows.face_from_row(row) for row in found]
 
     async def set_face_analysis(self, face_id: str, descriptor: list[float], chip_key: str,
@@ -671,3 +639,44 @@ class SQLiteCatalog(SQLiteBase, Catalog):
             row = await self._one(db, f"{rows.SELECT_JOBS} WHERE id = ?", (job_id,))
         assert row is not None
         return rows.job_from_row(row)
+
+
+def faces_select(query: FaceQuery) -> tuple[str, tuple[Any, ...]]:
+    """The SELECT (and its parameters) that lists the faces ``query`` asks for, in its order."""
+    clauses: list[str] = ["1 = 1"]
+    params: list[Any] = []
+    for column, value in (("image_id", query.image_id), ("person_id", query.person_id)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if query.image_ids is not None:
+        clauses.append(f"image_id IN ({', '.join('?' for _ in query.image_ids) or 'NULL'})")
+        params.extend(query.image_ids)
+    if query.label_source is not None:
+        clauses.append("label_source = ?")
+        params.append(query.label_source)
+    if query.unknown_only:
+        clauses.append("person_id IS NULL")
+    if query.with_descriptor:
+        clauses.append("descriptor IS NOT NULL")
+    if query.labelled_since is not None:
+        clauses.append("labelled_at >= ?")
+        params.append(rows.to_ms(query.labelled_since))
+    if query.with_not_person:
+        clauses.append("not_person_ids != '[]'")
+    order = {FaceKey: "image_id, box_left, id", ReviewKey: "review_score DESC, id",
+             OldestKey: "labelled_at, id"}[query.order]
+    if query.to_review:
+        clauses.append("review_score IS NOT NULL AND (label_source IS NULL OR label_source != 'person')")
+    after = query.after
+    if isinstance(after, FaceKey):
+        clauses.append("(image_id, box_left, id) > (?, ?, ?)")
+        params.extend((after.image_id, after.left, after.id))
+    elif isinstance(after, OldestKey):
+        clauses.append("(labelled_at, id) > (?, ?)")
+        params.extend((rows.to_ms(after.at), after.id))
+    elif after is not None:  # review order: score descending, then id ascending
+        clauses.append("review_score <= ? AND (review_score < ? OR id > ?)")  # the first bounds the index
+        params.extend((after.score, after.score, after.id))
+    select = rows.SELECT_FACES if query.load_descriptor else rows.SELECT_FACES_NO_DESCRIPTOR
+    return f"{select} WHERE {' AND '.join(clauses)} ORDER BY {order} LIMIT ?", (*params, query.limit)
