@@ -255,9 +255,12 @@ async def test_sqlite_reads_what_was_labelled_since_through_the_label_time_index
     await catalog.connect()
     await catalog.close()
     now = datetime.now(UTC)
-    first = FaceQuery(labelled_since=now)
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        for query in (first, first.model_copy(update={"after": OldestKey(at=now, id="f")})):
-            sql, params = sqlite_catalog.faces_select(query)
-            plan = " ".join(str(row[-1]) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params))
-            assert "USING INDEX faces_labelled_order" in plan and "TEMP B-TREE" not in plan, plan
+    after = OldestKey(at=now, id="f")
+    # Everything labelled since (the face index), and people's labels since (the learning status).
+    for index, first in (("labelled_order", FaceQuery(labelled_since=now)),
+                         ("source_labelled", FaceQuery(labelled_since=now, label_source="person"))):
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            for query in (first, first.model_copy(update={"after": after})):
+                sql, params = sqlite_catalog.faces_select(query)
+                plan = " ".join(str(row[-1]) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+                assert f"USING INDEX faces_{index}" in plan and "TEMP B-TREE" not in plan, plan

@@ -43,6 +43,8 @@ INDEXES: dict[str, tuple[Index, ...]] = {
         Index("to_review", (("review.score", DESC), ("_id", ASC))),  # the review queue
         # Faces labelled since a time, in label order: the gateway's face index catching up every few seconds.
         Index("labelled_order", (("labelled_at", ASC), ("_id", ASC))),
+        # People's labels since the last training: the learning status, counted every few seconds while it shows.
+        Index("source_labelled", (("label_source", ASC), ("labelled_at", ASC), ("_id", ASC))),
     ),
     "people": (
         Index("name_key_unique", (("name_key", ASC),), unique=True, mongo_only=True),
