@@ -3,6 +3,7 @@ rows are added ahead of the walk or deleted during it. Runs on every catalog imp
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import sqlite3
@@ -236,6 +237,7 @@ async def test_faces_labelled_since_a_time_come_oldest_label_first_and_page_by_i
             await catalog.set_person_label(chosen.id, ann)
         else:
             await catalog.set_model_label(chosen.id, ann if n % 4 else None, "v1", 0.6)
+    await asyncio.sleep(0.01)  # labels are timed to the millisecond: this one must come strictly later
     await catalog.set_person_label(faces[-1].id, None)
     labelled = [await catalog.get_face(f.id) for f in faces]
     expected = [f.id for f in sorted((f for f in labelled if f is not None), key=lambda f: (f.labelled_at, f.id))]

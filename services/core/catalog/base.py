@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -166,7 +167,20 @@ class Catalog(ABC):
 
     @abstractmethod
     async def list_faces(self, query: FaceQuery) -> list[FaceRecord]:
-        """Up to ``limit`` faces in face order (review order for ``to_review``) after ``query.after``."""
+        """Up to ``limit`` faces in the query's order (``FaceQuery.order``) after ``query.after``."""
+
+    async def walk_faces(self, query: FaceQuery, page_size: int) -> AsyncIterator[FaceRecord]:
+        """Every face the query matches, in its order, ``page_size`` at a time. Keyset pages: each starts after
+        the last face seen, so a page costs the same at any depth and faces added or removed meanwhile never make
+        one be seen twice."""
+        query = query.model_copy(update={"limit": page_size})
+        while True:
+            page = await self.list_faces(query)
+            for face in page:
+                yield face
+            if len(page) < page_size:
+                return
+            query = query.after_face(page[-1])
 
     @abstractmethod
     async def set_face_analysis(self, face_id: str, descriptor: list[float], chip_key: str,

@@ -4,8 +4,9 @@ reported as StoreUnavailable naming the server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC
 from typing import Any, ClassVar, ParamSpec, TypeVar
 
@@ -38,17 +39,21 @@ def all_of(conditions: list[Doc]) -> Doc:
     return merged
 
 
-def _store_errors(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+@contextlib.contextmanager
+def reported_as_unavailable(store: object) -> Iterator[None]:
     """Turn a lost connection into StoreUnavailable, naming the server, so callers can retry."""
+    try:
+        yield
+    except ConnectionFailure as exc:
+        where = store.where if isinstance(store, MongoBase) else "MongoDB"
+        raise StoreUnavailable(f"the MongoDB store at {where} did not answer: {exc}") from exc
 
+
+def _store_errors(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     @functools.wraps(method)
     async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
+        with reported_as_unavailable(args[0]):
             return await method(*args, **kwargs)
-        except ConnectionFailure as exc:
-            catalog = args[0]
-            where = catalog.where if isinstance(catalog, MongoBase) else "MongoDB"
-            raise StoreUnavailable(f"the MongoDB store at {where} did not answer: {exc}") from exc
 
     return guarded
 

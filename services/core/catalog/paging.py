@@ -1,4 +1,4 @@
-"""Walking a whole result set page by page, so no caller holds a big library in one query."""
+"""Walking a whole result set a page at a time, so no caller holds a big library in one answer."""
 
 from __future__ import annotations
 
@@ -11,21 +11,14 @@ from services.core.domain import FaceRecord, ImageQuery, ImageRecord
 PAGE = 2000
 
 
-async def iter_faces(catalog: Catalog, query: FaceQuery, page_size: int = PAGE) -> AsyncIterator[FaceRecord]:
-    """Every face the query matches, in its order. Keyset pages: each page starts after the last face seen, so
-    a page costs the same at any depth and faces added or removed meanwhile never make one be seen twice."""
-    query = query.model_copy(update={"limit": page_size})
-    while True:
-        page = await catalog.list_faces(query)
-        for face in page:
-            yield face
-        if len(page) < page_size:
-            return
-        query = query.after_face(page[-1])
+def iter_faces(catalog: Catalog, query: FaceQuery, page_size: int = PAGE) -> AsyncIterator[FaceRecord]:
+    """Every face the query matches, in its order, read ``page_size`` at a time as the catalog reads best
+    (``Catalog.walk_faces``)."""
+    return catalog.walk_faces(query, page_size)
 
 
 async def iter_images(catalog: Catalog, query: ImageQuery) -> AsyncIterator[ImageRecord]:
-    """Every image the query matches, newest first, by keyset pages like ``iter_faces``."""
+    """Every image the query matches, newest first, by keyset pages (as ``Catalog.walk_faces`` reads by default)."""
     while True:
         page = await catalog.list_images(query)
         for image in page.items:
