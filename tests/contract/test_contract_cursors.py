@@ -266,3 +266,35 @@ async def test_sqlite_reads_what_was_labelled_since_through_the_label_time_index
                 sql, params = sqlite_catalog.faces_select(query)
                 plan = " ".join(str(row[-1]) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params))
                 assert f"USING INDEX faces_{index}" in plan and "TEMP B-TREE" not in plan, plan
+
+
+async def test_people_by_ids_come_in_one_query(catalog: Catalog) -> None:
+    ann, bob = await catalog.create_person("Ann"), await catalog.create_person("Bob")
+    await catalog.create_person("Cid")
+    found = await catalog.get_people([bob.id, "no-such-person", ann.id])
+    assert sorted(p.name for p in found) == ["Ann", "Bob"]
+    assert await catalog.get_people([]) == []
+
+
+async def test_all_people_lists_everyone_by_name_without_counting(catalog: Catalog) -> None:
+    for name in ("bea", "Alan", "Cid"):
+        await catalog.create_person(name)
+    assert [p.name for p in await catalog.all_people()] == ["Alan", "bea", "Cid"]
+
+
+@pytest.mark.parametrize("rare_up_to", [0, 2000])
+async def test_person_search_answers_the_same_for_people_in_few_or_many_photos(
+        catalog: Catalog, monkeypatch: pytest.MonkeyPatch, rare_up_to: int) -> None:
+    # SQLite reads a person in few photos through their faces and one in many by walking the gallery.
+    monkeypatch.setattr(sqlite_catalog, "RARE_PERSON", rare_up_to)
+    ann, bob = (await catalog.create_person("Ann")).id, (await catalog.create_person("Bob")).id
+    wanted = []
+    for n in range(9):
+        record, _ = await catalog.add_image(image(n, minutes=n // 2))
+        faces = await catalog.replace_detected_faces(record.id, [face(record.id, 10), face(record.id, 90)])
+        await catalog.set_person_label(faces[0].id, ann)
+        if n % 3:
+            await catalog.set_person_label(faces[1].id, bob)
+            wanted.append(record)
+    order = [i.id for i in sorted(wanted, key=lambda i: (i.uploaded_at, i.id), reverse=True)]
+    assert await _walk(catalog, ImageQuery(person_ids=[bob, ann], limit=2)) == order
