@@ -11,7 +11,9 @@ Then, per mode, photos sent at a steady half of the best rate measured (open loo
 the p95 upload-to-done there is the latency goal (under 0.5 s for a 1 MP photo), printed beside the same
 photos' face work alone in the plain loop (its p95 is the floor no pipeline goes under on this machine).
 Then each stage's task time from the workers' logs (median, p95): one worker's photos per second is
-1 / its mean, which is what the Kubernetes autoscaling targets in deploy/k8s are set from. Last, the CPU
+1 / its mean, which is what the Kubernetes autoscaling targets in deploy/k8s are set from. On the cluster, how
+many tasks waited in each queue during the runs (photos that never wait for the classifier give it nothing to
+batch across photos). Last, the CPU
 seconds each process took per photo (bench/cpu_by_role.py): where the cores went besides the face work.
 
 Stacks: ``new`` is today's default (CenterFace with its recheck, SFace), ``fast`` the same with YuNet finding the
@@ -30,12 +32,15 @@ import re
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import cast
 
 import cpu_by_role
+import redis
 from common import REPO, p50_p95, sample_photos
 from service_load import DoneWatcher, PhotoSupply
 from tqdm import tqdm
@@ -46,6 +51,7 @@ from service_fixtures import Service, run_cluster, run_embedded
 
 from services.core.faces.analyzer import Descriptors, FaceAnalyzer, FaceFinder
 from services.core.faces.decode import DETECT_DECODE_PIXELS, decode_image
+from services.core.queue import CLASSIFY_QUEUE, DETECT_QUEUE
 from services.core.settings import Settings
 
 STACKS: dict[str, dict[str, str | int | float]] = {
@@ -107,6 +113,41 @@ def closed_loop(service: Service, watcher: DoneWatcher, uploads: list[tuple[str,
         spans = list(tqdm(pool.map(one, uploads), total=len(uploads), desc=f"{clients} clients", leave=False))
     rate = len(spans) / (max(end for _, end in spans) - min(start for start, _ in spans))
     return (rate, *p50_p95([end - start for start, end in spans]))
+
+
+@contextlib.contextmanager
+def queue_watch(service: Service) -> Iterator[list[tuple[int, int]]]:
+    """(detect, classify) tasks waiting in the Redis broker, every 20 ms while the block runs (cluster only:
+    the embedded broker is left out). Whether photos wait for the classifier at all is what batching chips
+    across photos would feed on."""
+    samples: list[tuple[int, int]] = []
+    url = service.env.get("FACETAG_BROKER_URL", "")
+    if not url.startswith("redis"):
+        yield samples
+        return
+    client = redis.Redis.from_url(url)
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.02):
+            samples.append((cast(int, client.llen(DETECT_QUEUE)), cast(int, client.llen(CLASSIFY_QUEUE))))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield samples
+    finally:
+        stop.set()
+        sampler.join()
+        client.close()
+
+
+def describe_queues(samples: list[tuple[int, int]]) -> str:
+    if not samples:
+        return "not sampled (embedded broker)"
+    waited = sum(classify >= 1 for _, classify in samples) / len(samples)
+    return (f"{len(samples)} samples: photos waiting for detection {statistics.fmean(d for d, _ in samples):.1f} "
+            f"on average; for classification: at least one in {waited:.1%} of samples")
 
 
 def open_loop(service: Service, watcher: DoneWatcher, uploads: list[tuple[str, bytes]], rate: float
@@ -200,6 +241,7 @@ def main() -> None:
     steady: list[str] = []
     cpu: dict[tuple[str, str, int], dict[str, float]] = {}
     loop_cpu: dict[tuple[str, str, int], float] = {}  # the plain loop's CPU seconds over the same photos
+    queues: dict[tuple[str, str, int], str] = {}
     for name in stacks:
         loop = PlainLoop(STACKS[name])
         for mode in args.modes.split(","):
@@ -216,8 +258,10 @@ def main() -> None:
                     loop_rate = len(loop_times) / sum(loop_times)
                     loop_cpu[(name, mode, clients)] = cpu_by_role.spent(loop_before).get("bench", 0.0)
                     cpu_before = cpu_by_role.snapshot()
-                    rate, p50, p95 = closed_loop(service, watcher, uploads, clients)
+                    with queue_watch(service) as samples:
+                        rate, p50, p95 = closed_loop(service, watcher, uploads, clients)
                     cpu[(name, mode, clients)] = cpu_by_role.spent(cpu_before)
+                    queues[(name, mode, clients)] = describe_queues(samples)
                     best = max(best, rate)
                     print(f"{name:6} {mode:10} {clients:7} {rate:9.2f} {p50:7.2f} {p95:7.2f} {loop_rate:7.2f} "
                           f"{rate / loop_rate:8.2f}", flush=True)
@@ -233,6 +277,9 @@ def main() -> None:
     print("task time per stage, from the workers' logs")
     for (name, mode), times in stage_times.items():
         print_task_times(name, mode, times)
+    print("tasks waiting in the broker's queues, during each closed-loop run")
+    for (name, mode, clients), described in queues.items():
+        print(f"{name:6} {mode:10} {clients:3} clients  {described}")
     print("CPU seconds per photo by process, during each closed-loop run (the bench: its clients and watcher)")
     for (name, mode, clients), totals in cpu.items():
         face_work = loop_cpu[(name, mode, clients)] / args.photos
