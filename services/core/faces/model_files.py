@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -107,6 +108,18 @@ def read_manifest(model: Path, kind: type[M]) -> M:
         raise ModelFileError(f"{manifest_file} is unreadable ({exc}); run 'facetag models prepare'.") from exc
 
 
+def already_prepared(verify: Callable[[], M], what: str, force: bool) -> M | None:
+    """What ``verify`` finds in the cache; None when ``force`` asks for it to be made again, or when it must be
+    (the reason is logged)."""
+    if force:
+        return None
+    try:
+        return verify()
+    except ModelFileError as why:
+        log.info("preparing %s: %s", what, why)
+        return None
+
+
 def verify_descriptor_model(cache_dir: Path) -> DescriptorManifest:
     """The manifest of a cached model whose bytes and source still match it; ModelFileError otherwise."""
     model = cache_dir / DESCRIPTOR_FILE
@@ -126,11 +139,9 @@ def prepare_descriptor_model(cache_dir: Path, *, force: bool = False) -> tuple[D
     from services.core.faces.dlib_format import read_network
     from services.core.faces.onnx_export import build_descriptor_graph
 
-    if not force:
-        try:
-            return verify_descriptor_model(cache_dir), False
-        except ModelFileError as why:
-            log.info("building the descriptor model: %s", why)
+    ready = already_prepared(lambda: verify_descriptor_model(cache_dir), "the descriptor model", force)
+    if ready is not None:
+        return ready, False
     source = descriptor_source()
     onnx_bytes = build_descriptor_graph(read_network(source.read_bytes())).SerializeToString()
     diff = _check_parity(onnx_bytes, source)

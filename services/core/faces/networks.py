@@ -32,6 +32,7 @@ from services.core.faces import packaged
 from services.core.faces.model_files import (
     DESCRIPTOR_FILE,
     ModelFileError,
+    already_prepared,
     atomic_write,
     prepare_descriptor_model,
     read_manifest,
@@ -197,11 +198,9 @@ def verify_backbone(net: DescriptorNetwork, flip: bool, cache_dir: Path) -> Back
 def prepare_backbone(net: DescriptorNetwork, flip: bool, cache_dir: Path, *, force: bool = False,
                      fetch: bool = True) -> tuple[BackboneManifest, bool]:
     """A verified backbone graph for ``net`` in ``cache_dir``; built from its source when missing."""
-    if not force:
-        try:
-            return verify_backbone(net, flip, cache_dir), False
-        except ModelFileError as why:
-            log.info("preparing the %s backbone: %s", net.label, why)
+    ready = already_prepared(lambda: verify_backbone(net, flip, cache_dir), f"the {net.label} backbone", force)
+    if ready is not None:
+        return ready, False
     if net.source is None:
         dlib, built = prepare_descriptor_model(cache_dir, force=force)
         if not flip:

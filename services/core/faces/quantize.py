@@ -29,7 +29,13 @@ from services.core.faces.align import Aligner
 from services.core.faces.decode import decode_image
 from services.core.faces.detect import detect_scaled
 from services.core.faces.detectors import load_centerface
-from services.core.faces.model_files import ModelFileError, atomic_write, read_manifest, sha256_file
+from services.core.faces.model_files import (
+    ModelFileError,
+    already_prepared,
+    atomic_write,
+    read_manifest,
+    sha256_file,
+)
 from services.core.faces.networks import (
     BackboneManifest,
     DescriptorNetwork,
@@ -182,11 +188,10 @@ def _licence_notice(net: DescriptorNetwork) -> str:
 def prepare_int8_backbone(net: DescriptorNetwork, flip: bool, cache_dir: Path, *, force: bool = False,
                           fetch: bool = True) -> tuple[QuantizedManifest, bool]:
     """A verified INT8 backbone for ``net`` in ``cache_dir``; derived from the FP32 one when missing."""
-    if not force:
-        try:
-            return verify_int8_backbone(net, flip, cache_dir), False
-        except ModelFileError as why:
-            log.info("preparing the INT8 %s backbone: %s", net.label, why)
+    ready = already_prepared(lambda: verify_int8_backbone(net, flip, cache_dir), f"the INT8 {net.label} backbone",
+                             force)
+    if ready is not None:
+        return ready, False
     source, _ = prepare_backbone(net, flip, cache_dir, force=force, fetch=fetch)
     source_path = cache_dir / source.file
     chips, calibration_sha = calibration_chips(net, cache_dir, fetch=fetch)
